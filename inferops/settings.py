@@ -204,6 +204,10 @@ SETTINGS: tuple[Setting, ...] = (
             "and are counted in inferops_label_overflows_total."),
     Setting("user_label", parse_bool, False, "bool",
             "Add the `user` label to inferops metrics (off: user ids stay on spans only)."),
+    Setting("provider_endpoints", parse_self_hosted, {}, "mapping",
+            "Extra API base URLs and the provider whose wire format they speak: base_url=provider,... "
+            "(e.g. an LLM gateway http://llm-gw.internal/openai/v1=openai). Well-known provider hosts "
+            "need no entry."),
     Setting("self_hosted", parse_self_hosted, {}, "mapping",
             "Self-hosted OpenAI-compatible servers: base_url=provider_name,... "
             "(e.g. http://vllm:8000/v1=vllm). Calls under these URLs are instrumented and priced "
@@ -261,6 +265,7 @@ class Settings:
     required_tags: tuple[str, ...] = ()
     label_value_cap: int = 200
     user_label: bool = False
+    provider_endpoints: dict[str, str] = field(default_factory=dict)
     self_hosted: dict[str, str] = field(default_factory=dict)
     stream_usage_injection: bool = True
     stream_usage_injection_disabled_hosts: tuple[str, ...] = ()
