@@ -149,10 +149,14 @@ def cmd_cost(args: argparse.Namespace) -> int:
             "service_tier": result.service_tier, "context_tier_above": result.context_tier_above,
             "discount_percent": result.discount_percent, "notes": list(result.notes), "currency": "USD",
         }, indent=2))
+        if not result.priced:
+            print(f"inferops: {args.model} ({args.provider}) is unpriced: cost unknown (not $0)",
+                  file=sys.stderr)
         return 0 if result.priced else 1
     if not result.priced:
-        print(f"{args.model}: UNPRICED - not in the catalog {result.catalog_version}; cost unknown (not $0). "
-              "Add it to a price overrides file.", file=sys.stderr)
+        why = result.notes[0] if result.notes else "not in the catalog"
+        print(f"inferops: {args.model} ({args.provider}): UNPRICED - {why} (catalog {result.catalog_version}); "
+              "cost unknown, not $0. Add it to a price overrides file.", file=sys.stderr)
         return 1
     print(f"{args.provider} {args.model} -> {result.catalog_key}  [{result.status}, tier {result.service_tier}"
           f"{f', long-context above {result.context_tier_above} tokens' if result.context_tier_above else ''}"
@@ -163,7 +167,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             ("reasoning", buckets["reasoning"], "reasoning"), ("requests", usage.requests, "request")]
     for label, n, comp in rows:
         cost = result.components.get(comp, 0.0)
-        if n or cost:
+        if cost or (n and comp != "request"):
             print(f"  {label:<17} {n:>12,}  ${cost:,.6f}")
     for comp in ("audio", "image"):
         if result.components.get(comp):
@@ -190,7 +194,10 @@ def cmd_update(args: argparse.Namespace) -> int:
                                 source_url=args.source if args.source.startswith("http") else "")
     except SourceError as exc:
         raise CommandError(str(exc)) from None
-    write_catalog(catalog, args.out)
+    try:
+        write_catalog(catalog, args.out)
+    except OSError as exc:
+        raise CommandError(f"--out {args.out}: cannot write: {exc}") from None
     print(f"wrote {args.out}: {len(catalog['entries'])} priced models, version {catalog['version']}")
     return 0
 
@@ -199,9 +206,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from inferops.processors.engine import CostEngine
     from inferops.processors.overrides import load_overrides
 
+    from inferops.processors.catalog import load_catalog
+    from .settings import load_settings
+
     try:
         overrides = load_overrides(args.file)
-        CostEngine(overrides=overrides)  # resolves base models: a missing one is an error too
+        catalog = load_catalog(load_settings().catalog_file or None)
+        # Resolves base models and alias targets: a missing one is an error too.
+        CostEngine(catalog, overrides=overrides)
     except (ConfigError, ValueError) as exc:
         raise CommandError(str(exc), status=1) from None
     print(f"{args.file}: OK ({len(overrides.models)} models, {len(overrides.aliases)} aliases, "

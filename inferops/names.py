@@ -144,6 +144,22 @@ class Label:
     """Model the call was sent to after routing or downgrade."""
     SOURCE: Final = "source"
     """Where a cost came from for the processor (``inferops``, ``span``, ``catalog``)."""
+    SEVERITY: Final = "severity"
+    """Alert severity (``critical``, ``warning``, ``info``) on generated budget alerts."""
+    THRESHOLD: Final = "threshold"
+    """Budget threshold in percent on ``InferopsBudgetThreshold`` alerts."""
+    WINDOW: Final = "window"
+    """Look-back window of a burn-rate series or alert (``5m``, ``1h``, ...)."""
+    PERIOD: Final = "period"
+    """Budget period (``calendar_day``, ``calendar_month``, ``rolling_7d`` ...) on budget series."""
+    ENGINE: Final = "engine"
+    """Self-hosted serving engine (``vllm``, ``nim``, ``tgi``) on GPU cost series."""
+    PRICE_MATCH: Final = "price_match"
+    """Which GPU price level a configured price is (``node``, ``cluster_model``, ``model``, ``cluster``, ``default``)."""
+    COMPARABLE_PROVIDER: Final = "comparable_provider"
+    """Provider of the API model a self-hosted model is compared with."""
+    COMPARABLE_MODEL: Final = "comparable_model"
+    """API model a self-hosted model is compared with (priced from the catalog)."""
 
 
 #: Attribution labels, in order; every inferops_* counter carries them.
@@ -169,6 +185,8 @@ UNATTRIBUTED: Final = "unattributed"
 OVERFLOW_VALUE: Final = "__overflow__"
 #: Value of ``model`` when the provider reported no model.
 UNKNOWN_MODEL: Final = "unknown"
+#: Value of ``namespace``/``pod`` on GPU cost series for a GPU no Kubernetes pod holds.
+UNALLOCATED: Final = "unallocated"
 
 
 # --------------------------------------------------------------------------
@@ -260,6 +278,49 @@ class UsageSource:
     """Token counts inferops estimated (tiktoken) because the provider reported none."""
 
     ALL: Final[tuple[str, ...]] = ("provider", "estimated")
+
+
+class CostSource:
+    """Values of ``inferops.cost.source`` (and of ``source`` on ``inferops serve`` metrics)."""
+
+    INFEROPS: Final = "inferops"
+    """inferops priced the call with its catalog."""
+    SPAN: Final = "span"
+    """The cost came on the span from another tool (e.g. OpenLIT's ``gen_ai.usage.cost``) and was kept."""
+
+    ALL: Final[tuple[str, ...]] = ("inferops", "span")
+
+
+class DropReason:
+    """Values of ``reason`` on ``inferops_serve_spans_dropped_total``: why accepted spans were lost."""
+
+    DOWNSTREAM_REJECTED: Final = "downstream_rejected"
+    """The downstream answered a non-retryable status (e.g. 400) for the batch."""
+    RETRY_EXHAUSTED: Final = "retry_exhausted"
+    """The batch kept failing for longer than ``serve_retry_max_seconds``."""
+    SHUTDOWN: Final = "shutdown"
+    """The shutdown deadline passed before the batch could be delivered."""
+    INVALID_SPAN: Final = "invalid_span"
+    """A span without a valid trace or span id; the sender is told in ``partial_success``."""
+
+    ALL: Final[tuple[str, ...]] = ("downstream_rejected", "retry_exhausted", "shutdown", "invalid_span")
+
+
+class RefuseReason:
+    """Values of ``reason`` on ``inferops_serve_requests_refused_total``: why a request was answered non-2xx.
+
+    A refused request is the sender's to keep or retry; nothing of it was accepted.
+    """
+
+    BAD_REQUEST: Final = "bad_request"
+    UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+    TOO_LARGE: Final = "too_large"
+    UNAUTHORIZED: Final = "unauthorized"
+    QUEUE_FULL: Final = "queue_full"
+    SHUTTING_DOWN: Final = "shutting_down"
+
+    ALL: Final[tuple[str, ...]] = ("bad_request", "unsupported_media_type", "too_large", "unauthorized",
+                                   "queue_full", "shutting_down")
 
 
 class ServiceTier:
@@ -472,6 +533,18 @@ class Metrics:
         "Calls missing a required attribution tag.",
         labels=CALL_LABELS,
     )
+    CACHE_SAVINGS: Final = Metric(
+        "inferops.cache.savings.usd", "counter", "{USD}",
+        "US dollars the prompt cache saved: cache-read tokens priced at the call's full input rate "
+        "minus what they cost at the cache-read rate (never negative; cache-write premiums not subtracted).",
+        labels=CALL_LABELS,
+    )
+    ERROR_COST: Final = Metric(
+        "inferops.error_cost.usd", "counter", "{USD}",
+        "US dollars spent on calls whose outcome was error (e.g. interrupted streams that were billed); "
+        "also counted in inferops_cost_usd_total.",
+        labels=CALL_LABELS,
+    )
     LABEL_OVERFLOWS: Final = Metric(
         "inferops.label_overflows", "counter", "{sample}",
         "Samples whose label value was replaced by __overflow__ because the label hit its cap.",
@@ -503,6 +576,47 @@ class Metrics:
         labels=(Label.PROVIDER, Label.MODEL, Label.PROJECT),
         prom_name_override="inferops_billing_drift_ratio",
         emitted_by=("reconcile",),
+    )
+
+    # `inferops serve` (OTLP cost-enrichment service) health.
+    SERVE_SPANS_RECEIVED: Final = Metric(
+        "inferops.serve.spans.received", "counter", "{span}",
+        "Spans in requests `inferops serve` accepted (answered 2xx).",
+        emitted_by=("serve",),
+    )
+    SERVE_SPANS_PRICED: Final = Metric(
+        "inferops.serve.spans.priced", "counter", "{span}",
+        "GenAI spans `inferops serve` enriched with a cost, by pricing status and cost source.",
+        labels=(Label.PRICING_STATUS, Label.SOURCE),
+        emitted_by=("serve",),
+    )
+    SERVE_SPANS_FORWARDED: Final = Metric(
+        "inferops.serve.spans.forwarded", "counter", "{span}",
+        "Spans delivered to the downstream OTLP endpoint (answered 2xx).",
+        emitted_by=("serve",),
+    )
+    SERVE_SPANS_DROPPED: Final = Metric(
+        "inferops.serve.spans.dropped", "counter", "{span}",
+        "Accepted spans that never reached the downstream, by reason (see DropReason).",
+        labels=(Label.REASON,),
+        emitted_by=("serve",),
+    )
+    SERVE_REQUESTS_REFUSED: Final = Metric(
+        "inferops.serve.requests.refused", "counter", "{request}",
+        "Export requests answered non-2xx (nothing accepted; the sender keeps or retries), by reason.",
+        labels=(Label.REASON,),
+        emitted_by=("serve",),
+    )
+    SERVE_QUEUE_BYTES: Final = Metric(
+        "inferops.serve.queue.bytes", "updown_counter", "By",
+        "Bytes of enriched spans waiting in the forwarding queue.",
+        emitted_by=("serve",),
+    )
+    SERVE_FORWARD_RETRIES: Final = Metric(
+        "inferops.serve.forward.retries", "counter", "{retry}",
+        "Retried downstream exports, by reason (HTTP status or connection error).",
+        labels=(Label.REASON,),
+        emitted_by=("serve",),
     )
 
     @classmethod
@@ -540,6 +654,24 @@ def all_span_attributes() -> frozenset[str]:
     return frozenset(out)
 
 
+#: Labels a budget's scope may match on (budgets.yaml ``scope``).
+SCOPE_LABELS: Final[tuple[str, ...]] = (
+    Label.TEAM, Label.PROJECT, Label.FEATURE, Label.ENVIRONMENT, Label.PROVIDER, Label.MODEL,
+)
+#: Labels on every per-budget recording-rule series.
+BUDGET_SERIES_LABELS: Final[tuple[str, ...]] = (Label.BUDGET, Label.TEAM, Label.PROJECT, Label.PERIOD)
+#: ``inferops_cost_usd``: the cost counter's name without ``_total``, as recording rules spell it.
+_COST_BASE: Final = Metrics.COST.prom_name.removesuffix("_total")
+
+
+#: External (dcgm-exporter) labels on configured GPU prices; see inferops.alerts.gpu_sources.
+GPU_PRICE_LABELS: Final[tuple[str, ...]] = ("cluster", "Hostname", "modelName")
+#: Labels on per-GPU recording-rule series: dcgm-exporter's (normalised) plus team and project.
+GPU_SERIES_LABELS: Final[tuple[str, ...]] = (
+    "cluster", "Hostname", "modelName", "gpu", "UUID", "GPU_I_ID", "GPU_I_PROFILE", "namespace", "pod",
+    "container", Label.TEAM, Label.PROJECT)
+
+
 @dataclass(frozen=True)
 class RecordingRule:
     """A recording-rule series generated by ``inferops alerts build`` that dashboards may query."""
@@ -554,6 +686,137 @@ class RecordingRules:
 
     Names follow the Prometheus convention ``level:metric:operations``.
     """
+
+    SCOPE_COST_INCREASE_5M: Final = RecordingRule(
+        f"scope:{_COST_BASE}:increase5m",
+        "USD spent in the last 5 minutes, by every budget scope label.", SCOPE_LABELS)
+    SCOPE_COST_INCREASE_1H: Final = RecordingRule(
+        f"scope:{_COST_BASE}:increase1h",
+        "USD spent in the last hour, by every budget scope label.", SCOPE_LABELS)
+    SCOPE_COST_INCREASE_1D: Final = RecordingRule(
+        f"scope:{_COST_BASE}:increase1d",
+        "USD spent in the last 24 hours, by every budget scope label.", SCOPE_LABELS)
+    TEAM_PROJECT_COST_MONTH_TO_DATE: Final = RecordingRule(
+        f"team_project:{_COST_BASE}:month_to_date",
+        "USD spent since the start of the calendar month (UTC), by team and project; resets on the 1st.",
+        (Label.TEAM, Label.PROJECT))
+    BUDGET_COST_INCREASE_5M: Final = RecordingRule(
+        f"budget:{_COST_BASE}:increase5m", "USD spent in the budget's scope in the last 5 minutes.",
+        BUDGET_SERIES_LABELS)
+    BUDGET_COST_INCREASE_1H: Final = RecordingRule(
+        f"budget:{_COST_BASE}:increase1h", "USD spent in the budget's scope in the last hour.",
+        BUDGET_SERIES_LABELS)
+    BUDGET_COST_INCREASE_1D: Final = RecordingRule(
+        f"budget:{_COST_BASE}:increase1d", "USD spent in the budget's scope in the last 24 hours.",
+        BUDGET_SERIES_LABELS)
+    BUDGET_PERIOD_TO_DATE: Final = RecordingRule(
+        f"budget:{_COST_BASE}:period_to_date",
+        "USD spent in the budget's scope in the current period (calendar day/month in the budget's "
+        "timezone, resetting at the boundary, or the rolling window).", BUDGET_SERIES_LABELS)
+    BUDGET_PERIOD_FORECAST: Final = RecordingRule(
+        f"budget:{_COST_BASE}:period_forecast",
+        "Forecast USD at the end of the budget period: spent so far + current rate x time left.",
+        BUDGET_SERIES_LABELS)
+    BUDGET_PERIOD_RATIO: Final = RecordingRule(
+        f"budget:{_COST_BASE}:period_ratio",
+        "Share of the budget spent in the current period (1 = exhausted).", BUDGET_SERIES_LABELS)
+    BUDGET_BURN_RATE: Final = RecordingRule(
+        f"budget:{_COST_BASE}:burn_rate",
+        "Spend rate over `window` divided by the rate that exactly uses the budget over its period.",
+        (*BUDGET_SERIES_LABELS, Label.WINDOW))
+    BUDGET_AMOUNT: Final = RecordingRule(
+        "budget:inferops_budget_usd:amount", "The budget's amount in USD for its period.",
+        BUDGET_SERIES_LABELS)
+
+    # Self-hosted GPU cost (generated from the gpu: config by inferops.alerts.gpu_rules; docs/gpu.md).
+    GPU_PRICE: Final = RecordingRule(
+        "config:inferops_gpu_price_usd_per_hour",
+        "Configured GPU price in USD per GPU-hour; one series per price entry, keyed by price_match.",
+        (Label.PRICE_MATCH, *GPU_PRICE_LABELS))
+    GPU_POWER_PRICE: Final = RecordingRule(
+        "config:inferops_gpu_power_price_usd_per_kwh",
+        "Configured electricity price in USD per kWh (no cluster label: the default).", ("cluster",))
+    COMPARABLE_API_PRICE: Final = RecordingRule(
+        "config:inferops_comparable_api_price_usd_per_1m_tokens",
+        "Catalog price per 1M input/output tokens of the API model a self-hosted model is compared with.",
+        (Label.MODEL, Label.TOKEN_TYPE, Label.COMPARABLE_PROVIDER, Label.COMPARABLE_MODEL))
+    SELF_HOSTED_ESTIMATE: Final = RecordingRule(
+        "config:inferops_self_hosted_estimate_usd_per_1m_tokens",
+        "Configured per-token estimate (USD per 1M tokens) that prices calls to a self-hosted model.",
+        (Label.MODEL,))
+    GPU_SHARE: Final = RecordingRule(
+        "gpu:inferops_gpu_share:ratio",
+        "Share of a physical GPU one GPU series stands for: 1, or slices/7 for a MIG instance.",
+        GPU_SERIES_LABELS)
+    GPU_UTILISATION: Final = RecordingRule(
+        "gpu:inferops_gpu_utilisation:ratio",
+        "GPU utilisation 0-1: DCGM_FI_PROF_GR_ENGINE_ACTIVE, else DCGM_FI_DEV_GPU_UTIL / 100.",
+        GPU_SERIES_LABELS)
+    GPU_HARDWARE_COST: Final = RecordingRule(
+        "gpu:inferops_gpu_hardware_cost_usd_per_hour",
+        "GPU price x share, USD per hour, per GPU (or MIG instance).", GPU_SERIES_LABELS)
+    GPU_ENERGY_COST: Final = RecordingRule(
+        "gpu:inferops_gpu_energy_cost_usd_per_hour:rate",
+        "Electricity cost from DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION x configured USD/kWh, USD per hour.",
+        GPU_SERIES_LABELS)
+    GPU_COST: Final = RecordingRule(
+        "gpu:inferops_gpu_cost_usd_per_hour",
+        "Total GPU cost (hardware + energy), USD per hour, per GPU (or MIG instance).", GPU_SERIES_LABELS)
+    GPU_BUSY_COST: Final = RecordingRule(
+        "gpu:inferops_gpu_busy_cost_usd_per_hour",
+        "Utilisation-weighted hardware cost (hardware x utilisation), USD per hour.", GPU_SERIES_LABELS)
+    GPU_IDLE_COST: Final = RecordingRule(
+        "gpu:inferops_gpu_idle_cost_usd_per_hour",
+        "Idle hardware cost (hardware x (1 - utilisation)), USD per hour.", GPU_SERIES_LABELS)
+    NODE_GPU_COST: Final = RecordingRule(
+        "node:inferops_gpu_cost_usd_per_hour:sum", "Total GPU cost per node, USD per hour.",
+        ("cluster", "Hostname", "modelName"))
+    NODE_GPU_IDLE_COST: Final = RecordingRule(
+        "node:inferops_gpu_idle_cost_usd_per_hour:sum", "Idle GPU cost per node, USD per hour.",
+        ("cluster", "Hostname", "modelName"))
+    POD_GPU_COST: Final = RecordingRule(
+        "pod:inferops_gpu_cost_usd_per_hour:sum", "Total GPU cost per pod, USD per hour.",
+        ("cluster", "namespace", "pod", Label.TEAM, Label.PROJECT))
+    POD_GPU_IDLE_COST: Final = RecordingRule(
+        "pod:inferops_gpu_idle_cost_usd_per_hour:sum", "Idle GPU cost per pod, USD per hour.",
+        ("cluster", "namespace", "pod", Label.TEAM, Label.PROJECT))
+    NAMESPACE_GPU_COST: Final = RecordingRule(
+        "namespace:inferops_gpu_cost_usd_per_hour:sum", "Total GPU cost per namespace, USD per hour.",
+        ("cluster", "namespace", Label.TEAM, Label.PROJECT))
+    NAMESPACE_GPU_IDLE_COST: Final = RecordingRule(
+        "namespace:inferops_gpu_idle_cost_usd_per_hour:sum", "Idle GPU cost per namespace, USD per hour.",
+        ("cluster", "namespace", Label.TEAM, Label.PROJECT))
+    POD_SERVED_TOKENS: Final = RecordingRule(
+        "pod:inferops_served_tokens_per_second:rate",
+        "Tokens per second a serving-engine pod processed, by token_type (input/output).",
+        ("cluster", "namespace", "pod", Label.MODEL, Label.ENGINE, Label.TOKEN_TYPE))
+    MODEL_SERVED_TOKENS: Final = RecordingRule(
+        "model:inferops_served_tokens_per_second:sum",
+        "Tokens per second served per self-hosted model, by token_type.", (Label.MODEL, Label.TOKEN_TYPE))
+    MODEL_GPUS: Final = RecordingRule(
+        "model:inferops_gpus:sum", "GPUs (MIG instances as fractions) held by pods serving the model.",
+        (Label.MODEL, Label.ENGINE))
+    MODEL_GPU_COST: Final = RecordingRule(
+        "model:inferops_gpu_cost_usd_per_hour:sum", "Total GPU cost of the pods serving a model, USD per hour.",
+        (Label.MODEL, Label.ENGINE))
+    MODEL_GPU_IDLE_COST: Final = RecordingRule(
+        "model:inferops_gpu_idle_cost_usd_per_hour:sum", "Idle GPU cost of the pods serving a model, USD per hour.",
+        (Label.MODEL, Label.ENGINE))
+    MODEL_SELF_HOSTED_COST_PER_1M: Final = RecordingRule(
+        "model:inferops_self_hosted_cost_usd_per_1m_tokens:ratio",
+        "GPU cost rate / served token rate: actual USD per 1M tokens of a self-hosted model.", (Label.MODEL,))
+    MODEL_COMPARABLE_API_COST_PER_1M: Final = RecordingRule(
+        "model:inferops_comparable_api_cost_usd_per_1m_tokens:ratio",
+        "What the same input/output token mix would cost per 1M tokens at the comparable API model.",
+        (Label.MODEL, Label.COMPARABLE_PROVIDER, Label.COMPARABLE_MODEL))
+    MODEL_TEAM_TOKEN_SHARE: Final = RecordingRule(
+        "model_team:inferops_self_hosted_token_share:ratio",
+        "Each team's share of a self-hosted model's tokens (from inferops_tokens_total).",
+        (Label.MODEL, Label.TEAM, Label.PROJECT))
+    MODEL_TEAM_SELF_HOSTED_COST: Final = RecordingRule(
+        "model_team:inferops_self_hosted_cost_usd_per_hour:sum",
+        "A self-hosted model's GPU cost split to teams by their token share, USD per hour.",
+        (Label.MODEL, Label.TEAM, Label.PROJECT))
 
     @classmethod
     def all(cls) -> tuple[RecordingRule, ...]:

@@ -98,6 +98,8 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
 def parse_list(raw: Any) -> tuple[str, ...]:
     """Comma-separated in env, a YAML list or comma string in the file."""
     if isinstance(raw, (list, tuple)):
+        if any(isinstance(x, (Mapping, list, tuple)) or x is None for x in raw):
+            raise ValueError("expected a list of plain values")
         items = [str(x).strip() for x in raw]
     elif isinstance(raw, str):
         items = [x.strip() for x in raw.split(",")]
@@ -109,6 +111,8 @@ def parse_list(raw: Any) -> tuple[str, ...]:
 def parse_mapping(raw: Any) -> dict[str, str]:
     """``k=v,k2=v2`` in env, a YAML mapping in the file."""
     if isinstance(raw, Mapping):
+        if any(isinstance(v, (Mapping, list, tuple)) or v is None for v in raw.values()):
+            raise ValueError("expected a mapping of names to plain values")
         return {str(k).strip(): str(v).strip() for k, v in raw.items()}
     if isinstance(raw, str):
         out: dict[str, str] = {}
@@ -245,6 +249,18 @@ SETTINGS: tuple[Setting, ...] = (
             "Bound of the forwarding queue in bytes; when full, senders get 503 with Retry-After."),
     Setting("serve_reprice", parse_bool, False, "bool",
             "Replace a cost already on a span (from another tool) with inferops' own figure."),
+    Setting("serve_batch_bytes", parse_int(minimum=1024), 4 * 1024 * 1024, "int",
+            "Largest batch `inferops serve` sends downstream in one export request, in bytes "
+            "(queued requests are merged up to this size)."),
+    Setting("serve_retry_max_seconds", parse_float(minimum=1.0), 300.0, "float",
+            "How long `inferops serve` keeps retrying one batch on retryable downstream errors before it "
+            "drops it (counted in inferops_serve_spans_dropped_total)."),
+    Setting("serve_forward_timeout_seconds", parse_float(minimum=0.1), 10.0, "float",
+            "Timeout of one downstream export request (seconds)."),
+    Setting("serve_shutdown_seconds", parse_float(minimum=0.0), 20.0, "float",
+            "On SIGTERM, how long `inferops serve` keeps flushing its queue downstream before it exits."),
+    Setting("serve_ready_high_water", parse_float(minimum=0.0), 0.8, "float",
+            "Queue fill fraction (0-1) above which /readyz answers 503."),
     Setting("log_level", parse_choice("debug", "info", "warning", "error"), "info", "str",
             "Log level of inferops' own loggers."),
 )
@@ -281,6 +297,11 @@ class Settings:
     serve_max_body_bytes: int = 16 * 1024 * 1024
     serve_queue_bytes: int = 64 * 1024 * 1024
     serve_reprice: bool = False
+    serve_batch_bytes: int = 4 * 1024 * 1024
+    serve_retry_max_seconds: float = 300.0
+    serve_forward_timeout_seconds: float = 10.0
+    serve_shutdown_seconds: float = 20.0
+    serve_ready_high_water: float = 0.8
     log_level: str = "info"
     #: Where each value came from ("default", "env INFEROPS_X", "file:line"), for `inferops settings show`.
     origins: dict[str, str] = field(default_factory=dict, compare=False)
@@ -328,6 +349,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 raise ConfigError(
                     f"unknown setting {key!r}; expected one of: {', '.join(sorted(by_name))}",
                     source=config_path, line=line, field=str(key))
+            if raw is None:
+                raise ConfigError(f"expected a value ({setting.type_doc}), got nothing (null); "
+                                  "remove the key to keep the default",
+                                  source=config_path, line=line, field=setting.name)
             try:
                 values[setting.name] = setting.parse(raw)
             except ValueError as exc:
@@ -341,9 +366,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         setting = known_envs.get(var)
         if setting is None:
-            close = [e for e in known_envs if e[len(ENV_PREFIX):len(ENV_PREFIX) + 4] == var[len(ENV_PREFIX):len(ENV_PREFIX) + 4]]
+            import difflib
+
+            close = difflib.get_close_matches(var, list(known_envs) + [CONFIG_ENV], n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ConfigError(f"unknown setting variable{hint}; see docs/settings.md", field=var)
+            # The value is not echoed: a misspelt INFEROPS_SERVE_TOKEN would leak its secret.
+            raise ConfigError(f"unknown setting variable {var}{hint}; expected one of the variables "
+                              "in docs/settings.md", field=var)
         try:
             values[setting.name] = setting.parse(raw)
         except ValueError as exc:

@@ -74,6 +74,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
     out.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise ConfigError(f"expected a plain key, got {describe(key)}", source=loader.source_name,
+                              line=key_node.start_mark.line + 1) from None
         if key in out:
             raise ConfigError(
                 f"duplicate key {key!r} (first on line {out.key_lines[key]})",
@@ -94,6 +99,19 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode, deep: bool = F
     return out
 
 
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    """Dates as PyYAML reads them, but an impossible date (2026-02-30) stays a string.
+
+    PyYAML raises a bare ``ValueError`` without a position for those; keeping the text
+    lets the validator of the field say which field, where, and what it expected.
+    """
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 

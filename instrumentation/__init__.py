@@ -1,0 +1,81 @@
+"""inferops auto-instrumentation of outgoing LLM calls (httpx and httpx2).
+
+Turn it on with ``opentelemetry-instrument python app.py`` (entry point
+``opentelemetry_instrumentor: inferops``) or programmatically::
+
+    from inferops.instrumentation import InferopsInstrumentor
+    InferopsInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+This module stays cheap to import: the patching, the provider adapters and
+the price catalog load inside :meth:`InferopsInstrumentor.instrument`.
+See docs/instrumentation.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Collection
+
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+_log = logging.getLogger("inferops.instrumentation")
+
+#: Any one of these suffices (pyproject ``instruments-any`` extra; opentelemetry-instrument reads that).
+_instruments_any: tuple[str, ...] = ("httpx >= 0.23", "httpx2 >= 2.0")
+#: All of these are required (none: either HTTP library will do).
+_instruments: tuple[str, ...] = ()
+
+#: How many times instrument() failed inside inferops (the app kept running).
+instrument_failures = 0
+
+
+class InferopsInstrumentor(BaseInstrumentor):
+    """Prices, traces and measures every LLM call made through httpx / httpx2."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _check_dependency_conflicts(self):
+        return get_dependency_conflicts(_instruments, _instruments_any)
+
+    def instrument(self, **kwargs: Any):
+        """Like ``BaseInstrumentor.instrument``, but an inferops failure is logged, never raised."""
+        global instrument_failures
+        try:
+            return super().instrument(**kwargs)
+        except Exception as exc:
+            if type(exc).__name__ == "DependencyConflictError":
+                raise  # the auto-instrumentation loader expects and handles this one
+            instrument_failures += 1
+            _log.error("inferops: instrumentation disabled, instrument() failed: %s", exc,
+                       exc_info=not _is_config_error(exc))
+            try:
+                from .patch import unpatch_all
+
+                unpatch_all()
+            except Exception:
+                pass
+            return None
+
+    def _instrument(self, **kwargs: Any) -> None:
+        from .configure import build_runtime
+        from .patch import patch_all
+
+        runtime = build_runtime(**kwargs)
+        if runtime is None:
+            return
+        patched = patch_all(runtime)
+        _log.debug("inferops: instrumented %s", ", ".join(patched) or "nothing (no httpx/httpx2)")
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        from .patch import unpatch_all
+
+        unpatch_all()
+
+
+def _is_config_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "ConfigError"
+
+
+__all__ = ["InferopsInstrumentor", "instrument_failures"]

@@ -61,8 +61,10 @@ PROVIDER_MAP: dict[str, str] = {
     "gemini": "gcp.gemini",
     "vertex_ai": "gcp.vertex_ai",
     "mistral": "mistral_ai",
-    "codestral": "mistral_ai",
-    "text-completion-codestral": "mistral_ai",
+    # codestral.mistral.ai (a separate, formerly free endpoint) keeps its own provider id so its $0
+    # entries never price api.mistral.ai calls of the same model name.
+    "codestral": "codestral",
+    "text-completion-codestral": "codestral",
     "cohere": "cohere",
     "cohere_chat": "cohere",
     "groq": "groq",
@@ -142,7 +144,8 @@ def convert_entry(key: str, raw: dict[str, Any]) -> dict[str, Any] | None:
         start = int(bounds[0])
         comp = {}
         for name, component in (("input_cost_per_token", "input"), ("output_cost_per_token", "output"),
-                                 ("cache_read_input_token_cost", "cache_read")):
+                                 ("cache_read_input_token_cost", "cache_read"),
+                                 ("output_cost_per_reasoning_token", "reasoning")):
             price = _price(rng.get(name))
             if price is not None:
                 comp[component] = price

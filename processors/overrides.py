@@ -38,6 +38,7 @@ Errors name the file, line and field (:class:`inferops.yamlfile.ConfigError`).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,8 @@ class Overrides:
     aliases: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     discounts: list[Discount] = field(default_factory=list)
     source: str = ""
+    #: (provider, alias) -> "file:line" of its definition, for errors about the alias.
+    alias_where: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.models or self.aliases or self.discounts)
@@ -114,14 +117,19 @@ def _date(container: LineDict, key: str, ctx: str) -> float:
     raise fail(container, key, f"expected a date YYYY-MM-DD, got {describe(value)}", field=f"{ctx}.{key}")
 
 
+_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
 def _number(container: LineDict, key: str, ctx: str, *, minimum: float = 0.0, maximum: float | None = None,
             positive: bool = False) -> float:
     value = container[key]
+    if isinstance(value, str) and _SCIENTIFIC.match(value.strip()):
+        value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; it is meant as a number
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise fail(container, key, f"expected a number, got {describe(value)}", field=f"{ctx}.{key}")
     value = float(value)
-    if value != value or value < minimum or (positive and value == 0) or (maximum is not None and value > maximum):
-        rng = f"> {minimum:g}" if positive else f">= {minimum:g}"
+    if value != value or value in (float("inf"), float("-inf")) or value < minimum or (positive and value == 0) or (maximum is not None and value > maximum):
+        rng = f"finite and > {minimum:g}" if positive else f"finite and >= {minimum:g}"
         if maximum is not None:
             rng += f" and <= {maximum:g}"
         raise fail(container, key, f"expected a number {rng}, got {describe(container[key])}", field=f"{ctx}.{key}")
@@ -132,7 +140,7 @@ def _unknown_keys(container: LineDict, allowed: set[str], ctx: str) -> None:
     for key in container:
         if key not in allowed:
             raise fail(container, key, f"unknown field {key!r}; expected one of: {', '.join(sorted(allowed))}",
-                       field=f"{ctx}.{key}")
+                       field=f"{ctx}.{key}" if ctx else str(key))
 
 
 def _prices(container: LineDict, key: str, ctx: str) -> dict[str, float]:
@@ -173,6 +181,7 @@ def parse_overrides(data: Any, source: str) -> Overrides:
         raise fail(data, "currency", f"only USD is supported, got {describe(data['currency'])}")
 
     models = _as_list(data, "models")
+    model_seen: dict[tuple[str, str, float], str] = {}
     for i, item in enumerate(models):
         ctx = f"models[{i}]"
         if not isinstance(item, dict):
@@ -181,6 +190,12 @@ def parse_overrides(data: Any, source: str) -> Overrides:
         provider = normalize_provider(_require_str(item, "provider", ctx))
         model = _require_str(item, "model", ctx)
         effective = _date(item, "effective_from", ctx)
+        dup = model_seen.get((provider, model, effective))
+        if dup is not None:
+            raise fail(item, "model", f"model {model!r} ({provider}) is already priced"
+                       f"{' from this date' if effective != float('-inf') else ''} at {dup}; "
+                       "expected one entry per model and effective_from", field=f"{ctx}.model")
+        model_seen[(provider, model, effective)] = _where(item, "model")
         ways = [k for k in ("prices", "base_model", "gpu_hour_usd") if k in item]
         if len(ways) != 1:
             raise fail(item, "model", "expected exactly one of 'prices', 'base_model' or 'gpu_hour_usd'"
@@ -221,7 +236,9 @@ def parse_overrides(data: Any, source: str) -> Overrides:
         for j, t in enumerate(raw_tiers):
             tctx = f"{ctx}.tiers[{j}]"
             if not isinstance(t, dict) or "above" not in t or "prices" not in t:
-                raise fail(raw_tiers, j, "expected a mapping with 'above' (input tokens) and 'prices'", field=tctx)
+                raise fail(raw_tiers, j, "expected a mapping with 'above' (input tokens) and 'prices', "
+                           f"got {describe(t)}", field=tctx)
+            _unknown_keys(t, {"above", "prices"}, tctx)
             above = _number(t, "above", tctx, positive=True)
             tiers.append((int(above), {"standard": _prices(t, "prices", tctx)}))
         entry = CatalogEntry(
@@ -246,22 +263,28 @@ def parse_overrides(data: Any, source: str) -> Overrides:
         if (provider, name) == (target, model):
             raise fail(item, "model", "an alias cannot point at itself", field=f"{ctx}.model")
         out.aliases[(provider, name)] = (target, model)
+        out.alias_where[(provider, name)] = _where(item, "model")
 
     discounts = _as_list(data, "discounts")
+    discount_seen: dict[tuple[str, str, float], str] = {}
     for i, item in enumerate(discounts):
         ctx = f"discounts[{i}]"
         if not isinstance(item, dict):
             raise fail(discounts, i, f"expected a mapping, got {describe(item)}", field=ctx)
         _unknown_keys(item, _DISCOUNT_KEYS, ctx)
         provider = normalize_provider(_require_str(item, "provider", ctx))
-        model = item.get("model", "")
-        if model and not isinstance(model, str):
-            raise fail(item, "model", f"expected a string, got {describe(model)}", field=f"{ctx}.model")
+        model = _require_str(item, "model", ctx) if "model" in item else ""
         if "percent" not in item:
             raise fail(item, "provider", "missing required field 'percent'", field=f"{ctx}.percent")
         percent = _number(item, "percent", ctx, minimum=0.0, maximum=100.0)
-        out.discounts.append(Discount(provider, model or "", percent, _date(item, "effective_from", ctx),
-                                      _where(discounts, i)))
+        effective = _date(item, "effective_from", ctx)
+        dup = discount_seen.get((provider, model or "", effective))
+        if dup is not None:
+            raise fail(discounts, i, f"a discount for {model or 'every model'} ({provider})"
+                       f"{' from this date' if effective != float('-inf') else ''} is already given at {dup}; "
+                       "expected one per provider/model and effective_from", field=ctx)
+        discount_seen[(provider, model or "", effective)] = _where(discounts, i)
+        out.discounts.append(Discount(provider, model or "", percent, effective, _where(discounts, i)))
     return out
 
 

@@ -103,6 +103,8 @@ class CostRecorder:
         self.requests = _create(meter, Metrics.REQUESTS)
         self.unpriced = _create(meter, Metrics.UNPRICED_REQUESTS)
         self.unattributed = _create(meter, Metrics.UNATTRIBUTED_REQUESTS)
+        self.cache_savings = _create(meter, Metrics.CACHE_SAVINGS)
+        self.error_cost = _create(meter, Metrics.ERROR_COST)
         self.overflows = _create(meter, Metrics.LABEL_OVERFLOWS)
         self.parse_errors = _create(meter, Metrics.PARSE_ERRORS)
         self.token_usage = _create(meter, Metrics.GENAI_TOKEN_USAGE)
@@ -180,6 +182,10 @@ class CostRecorder:
                 for cost_type, usd in cost.components.items():
                     if usd:
                         self.cost.add(usd, {**labels, Label.COST_TYPE: cost_type})
+                if cost.cache_read_savings > 0:
+                    self.cache_savings.add(cost.cache_read_savings, labels)
+                if outcome == Outcome.ERROR and cost.total:
+                    self.error_cost.add(cost.total, labels)
             if usage.input_tokens:
                 self.token_usage.record(usage.input_tokens, {**sem, "gen_ai.token.type": "input"})
             if usage.output_tokens:

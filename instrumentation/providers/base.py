@@ -62,6 +62,8 @@ class RequestInfo:
     body: object = None
     #: Request parameters worth a span attribute (max_tokens, temperature...), semconv names.
     attributes: dict[str, object] = field(default_factory=dict)
+    #: Adapter-private API variant (e.g. "responses", "converse-stream"), read back by the same adapter.
+    kind: str = ""
 
 
 @dataclass(slots=True)

@@ -1,0 +1,152 @@
+"""Who is spending: ``inferops.attribute(...)`` and the per-call resolution of attribution.
+
+``attribute(team=..., feature=...)`` puts the values into W3C baggage, so they
+follow the request across services (the OTel propagators carry baggage), and
+the instrumentation reads them back for every LLM call made inside. Sources,
+most specific first:
+
+1. ``X-Inferops-<Field>`` headers on the request (set per request or as a
+   client's ``default_headers``); inferops removes them before the request
+   leaves.
+2. Baggage (``attribute()`` here or upstream); which baggage key fills which
+   field is ``settings.baggage_keys``.
+3. Resource attributes (``settings.resource_keys``, and ``service.name``).
+4. For ``user`` only: the id the app sent to the provider (OpenAI ``user``,
+   Anthropic ``metadata.user_id``).
+
+A field listed in ``settings.required_tags`` that is still empty marks the
+call ``unattributed``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from contextlib import ContextDecorator
+from typing import Any, Mapping
+
+from opentelemetry import baggage, context
+
+#: Attribution fields callers can set.
+FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "environment")
+HEADER_PREFIX = "x-inferops-"
+
+_settings_cache: list = []
+
+
+def _baggage_keys() -> Mapping[str, str]:
+    """field -> baggage key, from the settings (defaults when the settings cannot load)."""
+    if not _settings_cache:
+        try:
+            from inferops.settings import load_settings
+
+            keys = dict(load_settings().baggage_keys)
+        except Exception:  # a bad setting must not break attribute(); instrument() reports it
+            from inferops.settings import DEFAULT_BAGGAGE_KEYS
+
+            keys = dict(DEFAULT_BAGGAGE_KEYS)
+        _settings_cache.append(keys)
+    return _settings_cache[0]
+
+
+def set_baggage_keys(keys: Mapping[str, str]) -> None:
+    """Used by the instrumentor so attribute() and the reader agree on the mapping."""
+    _settings_cache.clear()
+    _settings_cache.append(dict(keys))
+
+
+class attribute(ContextDecorator):  # noqa: N801 - reads as a function: inferops.attribute(...)
+    """Attribute LLM spend inside this block (or decorated function) to a team, feature, user...
+
+    ``with inferops.attribute(team="search", feature="autocomplete"): ...`` or
+    ``@inferops.attribute(team="search")``. Values are W3C baggage, so they
+    reach downstream services too; inferops strips the ``baggage`` header from
+    requests to LLM providers (``strip_baggage``). Extra keyword arguments are
+    set as baggage entries of the same name. Works with async functions.
+    """
+
+    def __init__(self, team: str | None = None, project: str | None = None, feature: str | None = None,
+                 user: str | None = None, environment: str | None = None, **more: Any):
+        self._values = {"team": team, "project": project, "feature": feature, "user": user,
+                        "environment": environment}
+        self._more = more
+        self._tokens: list[object] = []
+
+    def _context(self):
+        ctx = context.get_current()
+        keys = _baggage_keys()
+        for name, value in self._values.items():
+            if value is not None:
+                ctx = baggage.set_baggage(keys.get(name, name), str(value), context=ctx)
+        for name, value in self._more.items():
+            if value is not None:
+                ctx = baggage.set_baggage(name, str(value), context=ctx)
+        return ctx
+
+    def __enter__(self) -> "attribute":
+        self._tokens.append(context.attach(self._context()))
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        context.detach(self._tokens.pop())
+        return False
+
+    def __call__(self, func):
+        if inspect.iscoroutinefunction(func):
+            @functools.wraps(func)
+            async def wrapper(*args, **kwargs):
+                with self._recreate_cm():
+                    return await func(*args, **kwargs)
+            return wrapper
+        return super().__call__(func)
+
+
+class Resolver:
+    """Resolves the :class:`Attribution` of one call; built once per instrument()."""
+
+    def __init__(self, settings, resource_attributes: Mapping[str, Any] | None):
+        from inferops.processors.recorder import Attribution
+
+        self._attribution = Attribution
+        self.baggage_keys = {f: k for f, k in settings.baggage_keys.items() if f in FIELDS}
+        self.required = tuple(settings.required_tags)
+        res = dict(resource_attributes or {})
+        self.defaults: dict[str, str] = {}
+        for fld, key in settings.resource_keys.items():
+            value = res.get(key)
+            if value not in (None, ""):
+                self.defaults[fld] = str(value)
+        self.service_name = str(res.get("service.name", "") or "")
+
+    def resolve(self, headers: Mapping[str, str], body_user: str = ""):
+        values: dict[str, str] = {}
+        for fld, value in headers.items():
+            if value and fld in FIELDS:
+                values[fld] = value
+        bag = baggage.get_all()
+        if bag:
+            for fld, key in self.baggage_keys.items():
+                if fld not in values:
+                    value = bag.get(key)
+                    if value:
+                        values[fld] = str(value)
+        for fld, value in self.defaults.items():
+            values.setdefault(fld, value)
+        if "user" not in values and body_user:
+            values["user"] = body_user
+        unattributed = any(not values.get(f) for f in self.required)
+        return self._attribution(
+            team=values.get("team", ""), project=values.get("project", ""),
+            feature=values.get("feature", ""), user=values.get("user", ""),
+            environment=values.get("environment", ""), service_name=self.service_name,
+            unattributed=unattributed,
+        )
+
+
+def pop_inferops_headers(headers) -> dict[str, str]:
+    """Remove every ``X-Inferops-*`` header from an httpx ``Headers``; return field -> value."""
+    found: dict[str, str] = {}
+    for key in [k for k in headers.keys() if k.lower().startswith(HEADER_PREFIX)]:
+        found[key.lower()[len(HEADER_PREFIX):].replace("_", "-")] = headers.get(key, "")
+        del headers[key]
+    return found

@@ -1,0 +1,406 @@
+"""Shared, total (never raising) helpers for the provider adapters.
+
+Framing decoders for the three stream encodings providers use: Server-Sent
+Events (OpenAI, Anthropic, Gemini ``alt=sse``, Cohere, Mistral), newline
+delimited JSON (Ollama) and a streamed JSON array (Gemini without ``alt=sse``),
+plus the binary AWS event-stream (Bedrock). Each decoder is fed arbitrary
+fragments and hands back complete events with their exact byte spans, so a
+filtering parser can drop one event and return every other byte unchanged.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import re
+import struct
+from typing import Any, Callable, Mapping
+
+from inferops.names import ServiceTier
+
+from .base import ParsedResponse
+
+#: Cap on the text kept for estimation/capture, so a huge stream cannot grow memory without bound.
+MAX_TEXT_CHARS = 1_000_000
+#: Cap on one undecoded event held back; beyond it the stream is declared unparseable.
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+_loads = json.loads
+
+
+def loads(body: bytes | str) -> tuple[Any, str]:
+    """JSON-decode; returns (value, "") or (None, reason)."""
+    if not body:
+        return None, "empty body"
+    try:
+        return _loads(body), ""
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, "not json"
+    except Exception:  # pragma: no cover - defensive: never raise into the app
+        return None, "not json"
+
+
+def as_int(value: Any) -> int:
+    """A non-negative int from a JSON number; 0 for anything else (bool, str, None, NaN...)."""
+    if type(value) is int:
+        return value if value > 0 else 0
+    if type(value) is float and value == value and 0 < value < 1e15:
+        return int(value)
+    return 0
+
+
+def has_int(value: Any) -> bool:
+    return type(value) is int or (type(value) is float and value == value)
+
+
+def as_str(value: Any, limit: int = 256) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """Case-insensitive header lookup that works for dicts and httpx Headers; "" when absent."""
+    try:
+        v = headers.get(name)
+        if v is None and name.lower() != name:
+            v = headers.get(name.lower())
+        if v is None:
+            for k, val in headers.items():
+                if isinstance(k, str) and k.lower() == name:
+                    return str(val)
+            return ""
+        return str(v)
+    except Exception:
+        return ""
+
+
+def tier(value: Any) -> str:
+    """Map a provider's service-tier string to a catalog tier ("" when not telling)."""
+    if not isinstance(value, str):
+        return ""
+    v = value.lower()
+    if v in ("flex",):
+        return ServiceTier.FLEX
+    if v in ("priority",):
+        return ServiceTier.PRIORITY
+    if v in ("batch",):
+        return ServiceTier.BATCH
+    if v in ("default", "standard", "auto", "scale", "standard_only", "on_demand"):
+        return ServiceTier.STANDARD
+    return ""
+
+
+def error_response(status: int, obj: Any, default_reason: str) -> ParsedResponse:
+    """A ParsedResponse for a non-2xx answer, with the provider error type when found."""
+    etype = ""
+    if isinstance(obj, dict):
+        err = obj.get("error")
+        if isinstance(err, dict):
+            etype = as_str(err.get("type")) or as_str(err.get("code")) or as_str(err.get("status"))
+        elif isinstance(err, str):
+            etype = "error"
+        if not etype:
+            etype = as_str(obj.get("type")) if obj.get("type") == "error" else ""
+    return ParsedResponse(parse_error=f"http {status}", error_type=etype or default_reason)
+
+
+class TextSink:
+    """Collects generated text up to :data:`MAX_TEXT_CHARS` characters."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def add(self, text: Any) -> None:
+        if isinstance(text, str) and text and self.size < MAX_TEXT_CHARS:
+            self.parts.append(text)
+            self.size += len(text)
+
+    def text(self) -> str:
+        return "".join(self.parts)[:MAX_TEXT_CHARS]
+
+
+# ---------------------------------------------------------------------------
+# Server-Sent Events
+# ---------------------------------------------------------------------------
+
+_SSE_BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+def sse_fields(raw: bytes) -> tuple[str, bytes]:
+    """(event name, data) of one SSE event block (data lines joined with LF)."""
+    event = ""
+    data: list[bytes] = []
+    for line in raw.splitlines():
+        if line.startswith(b"data:"):
+            v = line[5:]
+            data.append(v[1:] if v.startswith(b" ") else v)
+        elif line.startswith(b"event:"):
+            v = line[6:]
+            event = (v[1:] if v.startswith(b" ") else v).decode("utf-8", "replace")
+    return event, b"\n".join(data)
+
+
+class SSEStream:
+    """Incremental SSE splitter, optionally dropping events (filter mode).
+
+    ``on_event(event_name, data) -> bool`` is called per complete event; when it
+    returns True and ``filtering`` is on, that event's bytes (including its
+    terminating blank line) are left out of what :meth:`feed` returns.
+    """
+
+    __slots__ = ("_buf", "_scan", "_on_event", "_filtering", "broken")
+
+    def __init__(self, on_event: Callable[[str, bytes], bool], filtering: bool = False) -> None:
+        self._buf = bytearray()
+        self._scan = 0
+        self._on_event = on_event
+        self._filtering = filtering
+        self.broken = ""
+
+    def feed(self, data: bytes) -> bytes:
+        if self.broken:
+            return data
+        buf = self._buf
+        buf += data
+        out = bytearray() if self._filtering else None
+        start = 0
+        search = _SSE_BOUNDARY.search
+        pos = max(0, self._scan - 3)
+        while True:
+            m = search(buf, pos)
+            if m is None:
+                break
+            end = m.end()
+            block = bytes(buf[start:m.start()])
+            drop = False
+            if block.strip():
+                try:
+                    name, payload = sse_fields(block)
+                    drop = bool(self._on_event(name, payload))
+                except Exception:
+                    drop = False
+            if out is not None and not drop:
+                out += buf[start:end]
+            start = pos = end
+        if start:
+            del buf[:start]
+        self._scan = len(buf)
+        if len(buf) > MAX_EVENT_BYTES:
+            self.broken = "event too large"
+            held = bytes(buf)
+            buf.clear()
+            if out is not None:
+                out += held
+        if out is None:
+            return data
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        """The held-back partial event; parsed too (a last event without a trailing blank line)."""
+        held = bytes(self._buf)
+        self._buf.clear()
+        self._scan = 0
+        if held.strip() and not self.broken:
+            try:
+                name, payload = sse_fields(held)
+                if self._on_event(name, payload) and self._filtering:
+                    return b""
+            except Exception:
+                pass
+        return held if self._filtering else b""
+
+    def pending(self) -> bytes:
+        return bytes(self._buf)
+
+
+# ---------------------------------------------------------------------------
+# Newline-delimited JSON (Ollama) and a streamed JSON array (Gemini alt=json)
+# ---------------------------------------------------------------------------
+
+
+class LineStream:
+    """Incremental NDJSON splitter: ``on_line(bytes)`` per complete non-empty line."""
+
+    __slots__ = ("_buf", "_on_line", "broken")
+
+    def __init__(self, on_line: Callable[[bytes], None]) -> None:
+        self._buf = bytearray()
+        self._on_line = on_line
+        self.broken = ""
+
+    def feed(self, data: bytes) -> None:
+        if self.broken:
+            return
+        buf = self._buf
+        buf += data
+        if b"\n" not in data:
+            if len(buf) > MAX_EVENT_BYTES:
+                self.broken = "line too large"
+                buf.clear()
+            return
+        *lines, rest = bytes(buf).split(b"\n")
+        buf.clear()
+        buf += rest
+        for line in lines:
+            if line.strip():
+                try:
+                    self._on_line(line)
+                except Exception:
+                    pass
+
+    def flush(self) -> None:
+        rest = bytes(self._buf)
+        self._buf.clear()
+        if rest.strip() and not self.broken:
+            try:
+                self._on_line(rest)
+            except Exception:
+                pass
+
+
+class JSONArrayStream:
+    """Splits a streamed top-level JSON array ``[{...},{...}]`` into its objects."""
+
+    __slots__ = ("_buf", "_depth", "_in_str", "_esc", "_start", "_on_obj", "broken", "_pos")
+
+    def __init__(self, on_obj: Callable[[bytes], None]) -> None:
+        self._buf = bytearray()
+        self._depth = 0
+        self._in_str = False
+        self._esc = False
+        self._start = -1
+        self._pos = 0
+        self._on_obj = on_obj
+        self.broken = ""
+
+    def feed(self, data: bytes) -> None:
+        if self.broken:
+            return
+        buf = self._buf
+        buf += data
+        i = self._pos
+        n = len(buf)
+        depth, in_str, esc, start = self._depth, self._in_str, self._esc, self._start
+        cut = 0
+        while i < n:
+            c = buf[i]
+            if in_str:
+                if esc:
+                    esc = False
+                elif c == 0x5C:  # backslash
+                    esc = True
+                elif c == 0x22:
+                    in_str = False
+            elif c == 0x22:
+                in_str = True
+            elif c == 0x7B:  # {
+                if depth == 0:
+                    start = i
+                depth += 1
+            elif c == 0x7D:  # }
+                depth -= 1
+                if depth == 0 and start >= 0:
+                    try:
+                        self._on_obj(bytes(buf[start:i + 1]))
+                    except Exception:
+                        pass
+                    start = -1
+                    cut = i + 1
+                elif depth < 0:
+                    self.broken = "unbalanced json"
+                    buf.clear()
+                    return
+            i += 1
+        if start < 0 and cut:
+            del buf[:cut]
+            i -= cut
+        elif start > 0:
+            del buf[:start]
+            i -= start
+            start = 0
+        self._pos = i
+        self._depth, self._in_str, self._esc, self._start = depth, in_str, esc, start
+        if len(buf) > MAX_EVENT_BYTES:
+            self.broken = "object too large"
+            buf.clear()
+
+
+# ---------------------------------------------------------------------------
+# AWS event-stream (application/vnd.amazon.eventstream)
+# ---------------------------------------------------------------------------
+
+
+def _es_headers(raw: bytes) -> dict[str, str]:
+    """Decode event-stream headers; only string (type 7) values are kept, others skipped."""
+    out: dict[str, str] = {}
+    i, n = 0, len(raw)
+    sizes = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}
+    while i < n:
+        nlen = raw[i]
+        name = raw[i + 1:i + 1 + nlen].decode("utf-8", "replace")
+        i += 1 + nlen
+        if i >= n:
+            break
+        typ = raw[i]
+        i += 1
+        if typ in (6, 7):
+            (vlen,) = struct.unpack_from("!H", raw, i)
+            value = raw[i + 2:i + 2 + vlen]
+            i += 2 + vlen
+            if typ == 7:
+                out[name] = value.decode("utf-8", "replace")
+        elif typ in sizes:
+            i += sizes[typ]
+        else:
+            break
+    return out
+
+
+class EventStreamDecoder:
+    """Incremental AWS event-stream decoder: ``on_message(headers, payload)`` per message.
+
+    The prelude CRC is checked so garbage stops decoding (``broken`` set)
+    instead of waiting for a bogus multi-gigabyte length.
+    """
+
+    __slots__ = ("_buf", "_on_message", "broken")
+
+    def __init__(self, on_message: Callable[[dict[str, str], bytes], None]) -> None:
+        self._buf = bytearray()
+        self._on_message = on_message
+        self.broken = ""
+
+    def feed(self, data: bytes) -> None:
+        if self.broken:
+            return
+        buf = self._buf
+        buf += data
+        while len(buf) >= 12:
+            total, hlen, pcrc = struct.unpack_from("!III", buf, 0)
+            if binascii.crc32(bytes(buf[:8])) & 0xFFFFFFFF != pcrc or total < 16 or hlen > total - 16 \
+                    or total > MAX_EVENT_BYTES:
+                self.broken = "bad event-stream prelude"
+                buf.clear()
+                return
+            if len(buf) < total:
+                return
+            msg = bytes(buf[:total])
+            del buf[:total]
+            try:
+                headers = _es_headers(msg[12:12 + hlen])
+                self._on_message(headers, msg[12 + hlen:total - 4])
+            except Exception:
+                pass
+
+    def pending(self) -> int:
+        return len(self._buf)

@@ -1,0 +1,236 @@
+"""Anthropic Messages API: direct (``/v1/messages``), on Vertex AI (``:rawPredict`` /
+``:streamRawPredict``) and on Bedrock (InvokeModel bodies, see ``bedrock.py``).
+
+Counting (FACTS.md): Anthropic's ``input_tokens`` **excludes** cache reads and
+writes, so the whole input is ``input_tokens + cache_read_input_tokens +
+cache_creation_input_tokens``; the writes split into 5-minute and 1-hour by
+``cache_creation.ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``
+(all 5-minute when the split is absent). ``output_tokens`` includes thinking.
+In a stream ``message_start`` carries the input usage and ``message_delta.usage``
+is **cumulative**: each field present overwrites, nothing is added.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+from inferops.names import GenAI, Operation, ServiceTier
+from inferops.processors.usage import UsageRecord
+
+from ._common import SSEStream, TextSink, as_dict, as_int, as_str, error_response, has_int, loads, tier
+from .base import Endpoint, ParsedResponse, RequestInfo
+
+_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_VERTEX_RE = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$")
+
+
+def anthropic_usage(provider: str, model: str, usage: Any, self_hosted: bool = False,
+                    default_tier: str = ServiceTier.STANDARD) -> UsageRecord | None:
+    """Normalise an Anthropic ``usage`` object (cache tokens added back into the input)."""
+    if not isinstance(usage, dict) or not any(has_int(usage.get(k)) for k in _USAGE_FIELDS):
+        return None
+    base = as_int(usage.get("input_tokens"))
+    read = as_int(usage.get("cache_read_input_tokens"))
+    write = as_int(usage.get("cache_creation_input_tokens"))
+    split = usage.get("cache_creation")
+    if isinstance(split, dict) and ("ephemeral_5m_input_tokens" in split or "ephemeral_1h_input_tokens" in split):
+        w5 = as_int(split.get("ephemeral_5m_input_tokens"))
+        w1 = as_int(split.get("ephemeral_1h_input_tokens"))
+        if w5 + w1 != write and write:
+            w5 = max(0, write - w1)  # the total is authoritative; the split names the 1h part
+    else:
+        w5, w1 = write, 0
+    return UsageRecord(
+        provider=provider, model=model, operation=Operation.CHAT,
+        input_tokens=base + read + w5 + w1, output_tokens=as_int(usage.get("output_tokens")),
+        cache_read_tokens=read, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
+        service_tier=tier(usage.get("service_tier")) or default_tier, self_hosted=self_hosted,
+    )
+
+
+def fill_from_message(obj: dict, out: ParsedResponse) -> None:
+    """Text, id, model and stop reason from a complete Anthropic ``message`` object."""
+    out.response_model = as_str(obj.get("model"))
+    out.response_id = as_str(obj.get("id"))
+    sr = obj.get("stop_reason")
+    if isinstance(sr, str):
+        out.finish_reasons.append(sr[:64])
+    content = obj.get("content")
+    if isinstance(content, list):
+        out.output_text = "".join(b["text"] for b in content
+                                  if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+
+
+def request_info(provider: str, endpoint: Endpoint, body: bytes, model: str = "",
+                 stream: bool | None = None, kind: str = "") -> RequestInfo:
+    obj, _ = loads(body)
+    b = obj if isinstance(obj, dict) else {}
+    info = RequestInfo(
+        provider=provider, operation=Operation.CHAT,
+        request_model=model or as_str(b.get("model")),
+        stream=(b.get("stream") is True) if stream is None else stream,
+        user=as_str(as_dict(b.get("metadata")).get("user_id")),
+        service_tier=ServiceTier.STANDARD,
+        server_address=endpoint.host, server_port=endpoint.port,
+        body=obj if isinstance(obj, dict) else None, kind=kind,
+    )
+    if has_int(b.get("max_tokens")):
+        info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(b["max_tokens"])
+    t = b.get("temperature")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+    return info
+
+
+def parse_message_response(info: RequestInfo, status: int, body: bytes) -> ParsedResponse:
+    obj, err = loads(body)
+    if status >= 400:
+        return error_response(status, obj, "http_error")
+    if not isinstance(obj, dict):
+        return ParsedResponse(parse_error=err or "not a json object")
+    out = ParsedResponse()
+    fill_from_message(obj, out)
+    out.usage = anthropic_usage(info.provider, out.response_model or info.request_model, obj.get("usage"),
+                                info.self_hosted, info.service_tier)
+    if out.usage is None:
+        out.parse_error = "no usage"
+    return out
+
+
+class AnthropicStreamState:
+    """Folds Anthropic stream events (dicts) into a summary; shared by SSE and Bedrock streams."""
+
+    def __init__(self, info: RequestInfo) -> None:
+        self.info = info
+        self.usage: dict[str, Any] = {}
+        self.model = ""
+        self.id = ""
+        self.stop = ""
+        self.text = TextSink()
+        self.content = False
+        self.events = 0
+        self.error_type = ""
+        self.fallback_usage: dict[str, int] | None = None
+
+    def on_event(self, obj: Any) -> None:
+        if not isinstance(obj, dict):
+            return
+        self.events += 1
+        typ = obj.get("type")
+        if typ == "content_block_delta":
+            delta = as_dict(obj.get("delta"))
+            text = delta.get("text")
+            if isinstance(text, str) and text:
+                self.text.add(text)
+                self.content = True
+            elif delta.get("thinking") or delta.get("partial_json"):
+                self.content = True
+        elif typ == "message_start":
+            msg = as_dict(obj.get("message"))
+            self.model = as_str(msg.get("model"))
+            self.id = as_str(msg.get("id"))
+            self._merge(msg.get("usage"))
+        elif typ == "message_delta":
+            self._merge(obj.get("usage"))
+            sr = as_dict(obj.get("delta")).get("stop_reason")
+            if isinstance(sr, str):
+                self.stop = sr[:64]
+        elif typ == "error":
+            self.error_type = as_str(as_dict(obj.get("error")).get("type")) or "error"
+        metrics = obj.get("amazon-bedrock-invocationMetrics")
+        if isinstance(metrics, dict):
+            self.fallback_usage = {
+                "input_tokens": as_int(metrics.get("inputTokenCount")),
+                "output_tokens": as_int(metrics.get("outputTokenCount")),
+                "cache_read_input_tokens": as_int(metrics.get("cacheReadInputTokenCount")),
+                "cache_creation_input_tokens": as_int(metrics.get("cacheWriteInputTokenCount")),
+            }
+
+    def _merge(self, usage: Any) -> None:
+        if not isinstance(usage, dict):
+            return
+        for k, v in usage.items():  # cumulative: overwrite what is present
+            if v is not None:
+                self.usage[k] = v
+
+    def summary(self, broken: str = "") -> ParsedResponse:
+        info = self.info
+        out = ParsedResponse(response_model=self.model, response_id=self.id, output_text=self.text.text(),
+                             finish_reasons=[self.stop] if self.stop else [], error_type=self.error_type)
+        out.usage = anthropic_usage(info.provider, self.model or info.request_model, self.usage or None,
+                                    info.self_hosted, info.service_tier)
+        if out.usage is None and self.fallback_usage:
+            out.usage = anthropic_usage(info.provider, self.model or info.request_model, self.fallback_usage,
+                                        info.self_hosted, info.service_tier)
+        if out.usage is None:
+            out.parse_error = broken or ("no events" if not self.events else "no usage in stream")
+        return out
+
+
+class AnthropicSSEParser:
+    """Anthropic SSE stream (direct API and Vertex ``streamRawPredict``). Never filters."""
+
+    def __init__(self, info: RequestInfo) -> None:
+        self.state = AnthropicStreamState(info)
+        self._sse = SSEStream(self._on_event)
+        self._bad = 0
+
+    def _on_event(self, name: str, data: bytes) -> bool:
+        if data:
+            try:
+                self.state.on_event(json.loads(data))
+            except (ValueError, UnicodeDecodeError):
+                self._bad += 1
+        return False
+
+    def feed(self, data: bytes) -> bytes:
+        return self._sse.feed(data)
+
+    def flush(self) -> bytes:
+        return self._sse.flush()
+
+    def first_content_seen(self) -> bool:
+        return self.state.content
+
+    def finish(self) -> ParsedResponse:
+        try:
+            broken = self._sse.broken or ("not json" if self._bad and not self.state.events else "")
+            return self.state.summary(broken)
+        except Exception as exc:  # pragma: no cover - defensive
+            return ParsedResponse(parse_error=f"internal: {type(exc).__name__}")
+
+
+class AnthropicAdapter:
+    """Anthropic Messages API at ``/v1/messages`` (batches, token counting and models are not priced calls)."""
+
+    def __init__(self, provider: str = "anthropic", *, self_hosted: bool = False) -> None:
+        self.provider = provider
+        self.self_hosted = self_hosted
+
+    def parse_request(self, method: str, endpoint: Endpoint, headers: Mapping[str, str],
+                      body: bytes) -> RequestInfo | None:
+        if method.upper() != "POST" or not endpoint.path.rstrip("/").endswith("/v1/messages"):
+            return None
+        info = request_info(self.provider, endpoint, body)
+        info.self_hosted = self.self_hosted
+        return info
+
+    def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],
+                       body: bytes) -> ParsedResponse:
+        return parse_message_response(info, status, body)
+
+    def stream_parser(self, info: RequestInfo, headers: Mapping[str, str]) -> AnthropicSSEParser:
+        return AnthropicSSEParser(info)
+
+
+def vertex_anthropic_request(provider: str, endpoint: Endpoint, body: bytes) -> RequestInfo | None:
+    """``.../publishers/anthropic/models/{model}:rawPredict`` (model from the path, not the body)."""
+    m = _VERTEX_RE.search(endpoint.path)
+    if m is None or m.group(1) == "count-tokens":
+        return None
+    stream = m.group(2) == "streamRawPredict"
+    return request_info(provider, endpoint, body, model=unquote(m.group(1))[:256], stream=stream or None,
+                        kind="anthropic")

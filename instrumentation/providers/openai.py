@@ -1,0 +1,396 @@
+"""OpenAI wire format: chat completions, Responses API, embeddings, legacy completions.
+
+Also used, with another provider name, by Azure OpenAI, Mistral, the
+OpenAI-compatible hosts (Groq, Together, DeepSeek, xAI, Fireworks, OpenRouter,
+Perplexity) and self-hosted servers (vLLM, TGI, llama.cpp, Ollama ``/v1``).
+
+Counting (FACTS.md, "Where providers report usage"): ``prompt_tokens``
+includes ``prompt_tokens_details.cached_tokens``; ``completion_tokens``
+includes ``completion_tokens_details.reasoning_tokens``. Two compatible
+providers differ and are normalised here: DeepSeek reports cache hits as
+``prompt_cache_hit_tokens`` (a part of ``prompt_tokens``); some servers (xAI)
+report ``reasoning_tokens`` *outside* ``completion_tokens``, which shows as
+``total_tokens == prompt + completion + reasoning``, and are then added in.
+Groq streams put usage under ``x_groq.usage``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+from inferops.names import GenAI, Operation, ServiceTier
+from inferops.processors.usage import UsageRecord
+
+from ._common import (SSEStream, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int, header,
+                      loads, tier)
+from .base import Endpoint, ParsedResponse, RequestInfo
+
+_CHAT = "chat"
+_RESPONSES = "responses"
+_EMBEDDINGS = "embeddings"
+_COMPLETIONS = "completions"
+
+_OPERATION = {
+    _CHAT: Operation.CHAT,
+    _RESPONSES: Operation.CHAT,
+    _EMBEDDINGS: Operation.EMBEDDINGS,
+    _COMPLETIONS: Operation.TEXT_COMPLETION,
+}
+
+
+def classify_path(path: str) -> str:
+    """Which OpenAI operation a URL path is ("" when none inferops prices)."""
+    p = path.rstrip("/")
+    if p.endswith("/chat/completions"):
+        return _CHAT
+    if p.endswith("/responses"):
+        return _RESPONSES
+    if p.endswith("/embeddings"):
+        return _EMBEDDINGS
+    if p.endswith("/completions"):
+        return _COMPLETIONS
+    return ""
+
+
+def openai_usage(provider: str, model: str, operation: str, usage: Any, service_tier: str,
+                 self_hosted: bool) -> UsageRecord | None:
+    """Normalise an OpenAI-shaped ``usage`` object (chat/completions/embeddings/responses)."""
+    if not isinstance(usage, dict):
+        return None
+    if "input_tokens" in usage or "output_tokens" in usage:  # Responses API shape
+        inp = as_int(usage.get("input_tokens"))
+        out = as_int(usage.get("output_tokens"))
+        idet = as_dict(usage.get("input_tokens_details"))
+        odet = as_dict(usage.get("output_tokens_details"))
+        cached = as_int(idet.get("cached_tokens"))
+        write = as_int(idet.get("cache_write_tokens"))
+        reasoning = as_int(odet.get("reasoning_tokens"))
+        audio_in = audio_out = 0
+    else:
+        if not (has_int(usage.get("prompt_tokens")) or has_int(usage.get("completion_tokens"))
+                or has_int(usage.get("total_tokens"))):
+            return None
+        inp = as_int(usage.get("prompt_tokens"))
+        out = as_int(usage.get("completion_tokens"))
+        pdet = as_dict(usage.get("prompt_tokens_details"))
+        cdet = as_dict(usage.get("completion_tokens_details"))
+        cached = as_int(pdet.get("cached_tokens")) or as_int(usage.get("prompt_cache_hit_tokens"))
+        write = as_int(pdet.get("cache_write_tokens"))
+        reasoning = as_int(cdet.get("reasoning_tokens")) or as_int(usage.get("reasoning_tokens"))
+        audio_in = as_int(pdet.get("audio_tokens"))
+        audio_out = as_int(cdet.get("audio_tokens"))
+        total = usage.get("total_tokens")
+        if reasoning and has_int(total) and as_int(total) == inp + out + reasoning and inp + out != as_int(total):
+            out += reasoning  # reasoning reported outside completion_tokens (xAI)
+        if not inp and not out and has_int(total) and operation == Operation.EMBEDDINGS:
+            inp = as_int(total)
+    return UsageRecord(
+        provider=provider, model=model, operation=operation, input_tokens=inp, output_tokens=out,
+        cache_read_tokens=cached, cache_write_5m_tokens=write, reasoning_tokens=reasoning,
+        audio_input_tokens=audio_in, audio_output_tokens=audio_out,
+        service_tier=service_tier or ServiceTier.STANDARD, self_hosted=self_hosted,
+    )
+
+
+class OpenAIAdapter:
+    """OpenAI (and compatible) HTTP API adapter."""
+
+    #: Providers that always stream usage (or reject ``stream_options``): never inject.
+    NO_INJECTION = frozenset({"mistral_ai", "perplexity"})
+
+    def __init__(self, provider: str = "openai", *, self_hosted: bool = False, inject_stream_usage: bool = True,
+                 injection_disabled_hosts: tuple[str, ...] = ()) -> None:
+        self.provider = provider
+        self.self_hosted = self_hosted
+        self.inject = inject_stream_usage and provider not in self.NO_INJECTION
+        self.injection_disabled_hosts = frozenset(h.lower() for h in injection_disabled_hosts)
+
+    # -- request -----------------------------------------------------------------------------
+
+    def _request_model(self, endpoint: Endpoint, body: dict) -> str:
+        return as_str(body.get("model"))
+
+    def _may_inject(self, endpoint: Endpoint) -> bool:
+        if not self.inject:
+            return False
+        if self.injection_disabled_hosts:
+            host = (endpoint.host or "").lower()
+            if host in self.injection_disabled_hosts or f"{host}:{endpoint.port}" in self.injection_disabled_hosts:
+                return False
+        return True
+
+    def parse_request(self, method: str, endpoint: Endpoint, headers: Mapping[str, str],
+                      body: bytes) -> RequestInfo | None:
+        if method.upper() != "POST":
+            return None
+        kind = classify_path(endpoint.path)
+        if not kind:
+            return None
+        obj, _ = loads(body)
+        b = obj if isinstance(obj, dict) else {}
+        stream = b.get("stream") is True
+        info = RequestInfo(
+            provider=self.provider,
+            operation=_OPERATION[kind],
+            request_model=self._request_model(endpoint, b),
+            stream=stream,
+            self_hosted=self.self_hosted,
+            user=as_str(b.get("user")) or as_str(b.get("safety_identifier")),
+            service_tier=tier(b.get("service_tier")) or ServiceTier.STANDARD,
+            server_address=endpoint.host,
+            server_port=endpoint.port,
+            body=obj if isinstance(obj, dict) else None,
+        )
+        attrs = info.attributes
+        mt = b.get("max_completion_tokens", b.get("max_tokens", b.get("max_output_tokens")))
+        if has_int(mt):
+            attrs[GenAI.REQUEST_MAX_TOKENS] = as_int(mt)
+        if isinstance(b.get("temperature"), (int, float)) and not isinstance(b.get("temperature"), bool):
+            attrs[GenAI.REQUEST_TEMPERATURE] = float(b["temperature"])
+        if isinstance(b.get("service_tier"), str):
+            attrs[GenAI.REQUEST_SERVICE_TIER] = b["service_tier"][:32]
+        info.kind = kind
+        if stream and kind in (_CHAT, _COMPLETIONS) and self._may_inject(endpoint):
+            opts = b.get("stream_options")
+            if opts is None or (isinstance(opts, dict) and "include_usage" not in opts):
+                new = dict(b)
+                new["stream_options"] = {**(opts or {}), "include_usage": True}
+                info.new_body = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                info.injected_stream_usage = True
+        return info
+
+    # -- response ----------------------------------------------------------------------------
+
+    def _response_model(self, info: RequestInfo, obj: dict) -> str:
+        return as_str(obj.get("model")) or info.request_model
+
+    def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],
+                       body: bytes) -> ParsedResponse:
+        obj, err = loads(body)
+        if status >= 400:
+            return error_response(status, obj, "http_error")
+        if not isinstance(obj, dict):
+            return ParsedResponse(parse_error=err or "not a json object")
+        kind = info.kind or _kind_of_operation(info.operation)
+        model = self._response_model(info, obj)
+        resp_tier = tier(obj.get("service_tier")) or info.service_tier
+        out = ParsedResponse(response_model=as_str(obj.get("model")), response_id=as_str(obj.get("id")))
+        if kind == _RESPONSES:
+            _responses_summary(obj, out)
+        else:
+            for choice in as_list(obj.get("choices")):
+                if not isinstance(choice, dict):
+                    continue
+                fr = choice.get("finish_reason")
+                if isinstance(fr, str):
+                    out.finish_reasons.append(fr[:64])
+                if kind == _COMPLETIONS:
+                    t = choice.get("text")
+                else:
+                    t = as_dict(choice.get("message")).get("content")
+                if isinstance(t, str):
+                    out.output_text += t
+        out.usage = openai_usage(info.provider, model, info.operation, obj.get("usage"), resp_tier,
+                                 info.self_hosted)
+        if out.usage is None:
+            out.parse_error = "no usage"
+        return out
+
+    def stream_parser(self, info: RequestInfo, headers: Mapping[str, str]) -> "OpenAIStreamParser":
+        return OpenAIStreamParser(self, info)
+
+
+def _kind_of_operation(operation: str) -> str:
+    return {Operation.EMBEDDINGS: _EMBEDDINGS, Operation.TEXT_COMPLETION: _COMPLETIONS}.get(operation, _CHAT)
+
+
+def _responses_summary(obj: dict, out: ParsedResponse) -> None:
+    """Fill text and finish reason from a Responses API ``response`` object."""
+    status = as_str(obj.get("status"))
+    incomplete = as_dict(obj.get("incomplete_details")).get("reason")
+    if isinstance(incomplete, str):
+        out.finish_reasons.append(incomplete[:64])
+    elif status:
+        out.finish_reasons.append(status[:64])
+    if not out.output_text:
+        for item in as_list(obj.get("output")):
+            if isinstance(item, dict) and item.get("type") == "message":
+                for part in as_list(item.get("content")):
+                    if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                        out.output_text += part["text"]
+
+
+class OpenAIStreamParser:
+    """SSE chat/completions/Responses stream; hides the injected usage-only chunk."""
+
+    def __init__(self, adapter: OpenAIAdapter, info: RequestInfo) -> None:
+        self.adapter = adapter
+        self.info = info
+        self.kind = info.kind or _kind_of_operation(info.operation)
+        self.filtering = bool(info.injected_stream_usage)
+        self._sse = SSEStream(self._on_event, filtering=self.filtering)
+        self._text = TextSink()
+        self._usage: Any = None
+        self._model = ""
+        self._id = ""
+        self._tier = ""
+        self._finish: dict[int, str] = {}
+        self._content = False
+        self._done = False
+        self._events = 0
+        self._bad = 0
+        self._error_type = ""
+        self._response: dict | None = None
+
+    # Called per complete SSE event; True = drop it from the caller's bytes (filter mode).
+    def _on_event(self, name: str, data: bytes) -> bool:
+        if not data:
+            return False
+        if data == b"[DONE]":
+            self._done = True
+            return False
+        self._events += 1
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            self._bad += 1
+            return False
+        if not isinstance(obj, dict):
+            self._bad += 1
+            return False
+        if self.kind == _RESPONSES:
+            self._on_responses_event(obj)
+            return False
+        if "error" in obj and isinstance(obj.get("error"), dict):
+            self._error_type = as_str(obj["error"].get("type")) or as_str(obj["error"].get("code")) or "error"
+            return False
+        if not self._model:
+            self._model = as_str(obj.get("model"))
+            self._id = as_str(obj.get("id"))
+        t = obj.get("service_tier")
+        if isinstance(t, str):
+            self._tier = t
+        usage = obj.get("usage")
+        if usage is None:
+            usage = as_dict(obj.get("x_groq")).get("usage")
+        if isinstance(usage, dict):
+            self._usage = usage
+        choices = obj.get("choices")
+        if isinstance(choices, list):
+            for ch in choices:
+                if not isinstance(ch, dict):
+                    continue
+                fr = ch.get("finish_reason")
+                if isinstance(fr, str):
+                    idx = ch.get("index")
+                    self._finish[idx if type(idx) is int else 0] = fr[:64]
+                if self.kind == _COMPLETIONS:
+                    text = ch.get("text")
+                    if isinstance(text, str) and text:
+                        self._content = True
+                        self._text.add(text)
+                    continue
+                delta = ch.get("delta")
+                if isinstance(delta, dict):
+                    text = delta.get("content")
+                    if isinstance(text, str) and text:
+                        self._content = True
+                        self._text.add(text)
+                    elif delta.get("tool_calls") or delta.get("refusal") or delta.get("reasoning_content") \
+                            or delta.get("reasoning"):
+                        self._content = True
+            # The usage-only chunk inferops asked for: choices == [] and a usage object.
+            return self.filtering and not choices and isinstance(obj.get("usage"), dict)
+        return False
+
+    def _on_responses_event(self, obj: dict) -> None:
+        typ = as_str(obj.get("type"))
+        if typ == "response.output_text.delta":
+            d = obj.get("delta")
+            if isinstance(d, str) and d:
+                self._content = True
+                self._text.add(d)
+        elif typ.startswith("response.") and isinstance(obj.get("response"), dict):
+            resp = obj["response"]
+            self._response = resp
+            if not self._model:
+                self._model = as_str(resp.get("model"))
+                self._id = as_str(resp.get("id"))
+            if isinstance(resp.get("service_tier"), str):
+                self._tier = resp["service_tier"]
+            if isinstance(resp.get("usage"), dict):
+                self._usage = resp["usage"]
+            if typ == "response.failed":
+                self._error_type = as_str(as_dict(resp.get("error")).get("code")) or "response_failed"
+        elif typ in ("response.output_item.added", "response.function_call_arguments.delta",
+                     "response.reasoning_summary_text.delta", "response.refusal.delta"):
+            self._content = self._content or typ != "response.output_item.added"
+        elif typ == "error":
+            self._error_type = as_str(obj.get("code")) or "error"
+
+    def feed(self, data: bytes) -> bytes:
+        try:
+            return self._sse.feed(data)
+        except Exception:  # pragma: no cover - SSEStream is total; belt and braces
+            return data if not self.filtering else self._sse.pending() + data
+
+    def flush(self) -> bytes:
+        try:
+            return self._sse.flush()
+        except Exception:  # pragma: no cover
+            return b""
+
+    def first_content_seen(self) -> bool:
+        return self._content
+
+    def finish(self) -> ParsedResponse:
+        try:
+            return self._finish_impl()
+        except Exception as exc:  # pragma: no cover - defensive
+            return ParsedResponse(parse_error=f"internal: {type(exc).__name__}")
+
+    def _finish_impl(self) -> ParsedResponse:
+        info = self.info
+        model = self._model or info.request_model
+        out = ParsedResponse(response_model=self._model, response_id=self._id, output_text=self._text.text(),
+                             finish_reasons=[self._finish[k] for k in sorted(self._finish)],
+                             error_type=self._error_type)
+        if self.kind == _RESPONSES and self._response is not None:
+            _responses_summary(self._response, out)
+        out.usage = openai_usage(info.provider, model, info.operation, self._usage,
+                                 tier(self._tier) or info.service_tier, info.self_hosted)
+        if out.usage is None:
+            if self._sse.broken:
+                out.parse_error = self._sse.broken
+            elif not self._events:
+                out.parse_error = "no events"
+            elif self._bad and self._bad == self._events:
+                out.parse_error = "not json"
+            else:
+                out.parse_error = "no usage in stream"
+        return out
+
+
+class AzureOpenAIAdapter(OpenAIAdapter):
+    """Azure OpenAI: ``/openai/deployments/{deployment}/...``; the deployment is not the model.
+
+    The request model is the body's ``model`` when given, else the deployment
+    name (resolved through the price overrides' aliases); the priced model is
+    the one the response names.
+    """
+
+    def __init__(self, provider: str = "azure.ai.openai", **kw: Any) -> None:
+        super().__init__(provider, **kw)
+
+    def _request_model(self, endpoint: Endpoint, body: dict) -> str:
+        model = as_str(body.get("model"))
+        if model:
+            return model
+        parts = endpoint.path.split("/")
+        try:
+            i = parts.index("deployments")
+            return unquote(parts[i + 1])[:256]
+        except (ValueError, IndexError):
+            return ""

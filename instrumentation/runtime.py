@@ -1,0 +1,582 @@
+"""What happens around one outgoing LLM call: span, attribution, body rewrite, pricing, metrics.
+
+:class:`Runtime` is built once by ``InferopsInstrumentor.instrument()``;
+``patch.py`` calls :meth:`Runtime.begin` before a request leaves and the
+returned :class:`Call` afterwards. Fail-safe rules, enforced here:
+
+* nothing in this module raises into the app, except
+  :class:`inferops.errors.BudgetExceededError` from budget enforcement;
+* the bytes the caller receives are the provider's bytes (the one intended
+  exception: the usage-only chunk inferops itself asked for is removed);
+* no header, URL query or (unless ``capture_content``) body text is ever put
+  on a span, a metric or a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from inferops.errors import BudgetExceededError
+from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Outcome, UsageSource
+from inferops.processors.recorder import Attribution
+from inferops.processors.usage import UsageRecord
+
+from .attribution import pop_inferops_headers
+from .estimate import request_text
+from .providers.base import Endpoint, ParsedResponse, RequestInfo
+from .streams import make_decoder
+
+_log = logging.getLogger("inferops.instrumentation")
+
+#: Largest non-SSE body kept for parsing when the caller streams it (bytes).
+MAX_BUFFER = 16 * 1024 * 1024
+#: Largest text put on a span when content capture is on (characters).
+MAX_CONTENT = 64 * 1024
+
+_warned: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+def warn_once(site: str, exc: BaseException | None = None) -> None:
+    """Log an internal failure once per site (with traceback), debug afterwards."""
+    with _warn_lock:
+        first = site not in _warned
+        _warned.add(site)
+    if first:
+        _log.warning("inferops: %s failed; the call passed unchanged (logged once)", site,
+                     exc_info=exc is not None)
+    else:
+        _log.debug("inferops: %s failed again", site)
+
+
+class Runtime:
+    """Everything instrument() prepared; shared by all patched clients."""
+
+    def __init__(self, settings, tracer, recorder, engine, router, resolver, estimator,
+                 enforcer=None, budget_counter=None):
+        self.settings = settings
+        self.tracer = tracer
+        self.recorder = recorder
+        self.engine = engine
+        self.router = router
+        self.resolver = resolver
+        self.estimator = estimator
+        self.enforcer = enforcer
+        self.budget_counter = budget_counter
+        self.capture = bool(settings.capture_content)
+        self.strip_baggage = bool(settings.strip_baggage)
+        self.inject_off_hosts = {h.lower() for h in settings.stream_usage_injection_disabled_hosts}
+        self.inject_on = bool(settings.stream_usage_injection)
+        self.internal_errors = 0
+
+    def count_internal(self, site: str, exc: BaseException | None, provider: str = "") -> None:
+        self.internal_errors += 1
+        warn_once(site, exc)
+        try:
+            self.recorder.record_parse_error(provider or "unknown", site)
+        except Exception:
+            pass
+
+    # -- before the request leaves -------------------------------------------------------
+
+    def begin(self, request, hooks) -> "Call | None":
+        """Prepare the call; ``None`` for anything that is not a priced LLM operation.
+
+        Raises only :class:`BudgetExceededError`.
+        """
+        try:
+            url = request.url
+            adapter = self.router.route(url.scheme, url.host, url.port, url.path)
+        except Exception as exc:
+            self.count_internal("router", exc)
+            return None
+        if adapter is None:
+            return None
+        try:
+            return self._begin(request, url, adapter, hooks)
+        except BudgetExceededError:
+            raise
+        except Exception as exc:
+            self.count_internal("request", exc, getattr(adapter, "provider", ""))
+            return None
+
+    def _begin(self, request, url, adapter, hooks) -> "Call | None":
+        headers = request.headers
+        tagged = pop_inferops_headers(headers)
+        if self.strip_baggage and "baggage" in headers:
+            del headers["baggage"]
+        body = getattr(request, "_content", None)
+        if not isinstance(body, bytes):
+            body = b""  # streaming upload: not parsed (never consumed here)
+        query = url.query
+        endpoint = Endpoint(url.scheme, url.host, url.port, url.path,
+                            query.decode("ascii", "replace") if isinstance(query, bytes) else str(query))
+        try:
+            info = adapter.parse_request(request.method, endpoint, headers, body)
+        except Exception as exc:
+            self.count_internal("adapter.parse_request", exc, getattr(adapter, "provider", ""))
+            return None
+        if info is None:
+            return None
+        if info.injected_stream_usage and not self._may_inject(url):
+            info.injected_stream_usage = False
+            info.new_body = None
+        who = self.resolver.resolve(tagged, info.user)
+        call = Call(self, adapter, info, who, request, hooks)
+        decision = self._enforce(call)
+        new_body = info.new_body
+        if decision is not None:
+            new_body = self._downgrade(call, decision, new_body if new_body is not None else body)
+        if new_body is not None and new_body != body:
+            _replace_body(request, new_body, hooks.byte_stream)
+        if info.injected_stream_usage:
+            headers["Accept-Encoding"] = "identity"
+        return call
+
+    def _may_inject(self, url) -> bool:
+        if not self.inject_on:
+            return False
+        if self.inject_off_hosts:
+            host = (url.host or "").lower()
+            hp = f"{host}:{url.port}" if url.port else host
+            if host in self.inject_off_hosts or hp in self.inject_off_hosts:
+                return False
+        return True
+
+    # -- budget enforcement ----------------------------------------------------------------
+
+    def _enforce(self, call: "Call"):
+        """Ask the enforcer; fail open. Returns a downgrade decision, raises for block/throttle."""
+        if self.enforcer is None:
+            return None
+        info = call.info
+        try:
+            decision = self.enforcer.decide(call.who, info.provider, info.request_model)
+            action = getattr(decision, "action", "allow")
+        except Exception as exc:
+            self.count_internal("enforcement", exc, info.provider)
+            return None
+        if action == "allow" or not action:
+            return None
+        budget = str(getattr(decision, "budget", "") or "")
+        self._count_budget(call.who, budget, action)
+        call.span.set_attribute(Attr.BUDGET_ACTION, action)
+        if budget:
+            call.span.set_attribute(Attr.BUDGET_NAME, budget)
+        if action in ("block", "throttle"):
+            err = BudgetExceededError(budget, action, provider=info.provider, model=info.request_model,
+                                      who=call.who.team or call.who.project or "")
+            call.blocked(type(err).__name__)
+            raise err
+        if action == "downgrade" and getattr(decision, "model", ""):
+            return decision
+        return None
+
+    def _count_budget(self, who: Attribution, budget: str, action: str) -> None:
+        if self.budget_counter is None:
+            return
+        try:
+            from inferops.names import ATTRIBUTION_LABELS, UNATTRIBUTED, Label
+
+            g = self.recorder.guard
+            labels = {Label.BUDGET: g(Label.BUDGET, budget or "unknown"), Label.ACTION: action}
+            for name in ATTRIBUTION_LABELS:
+                labels[name] = g(name, getattr(who, name) or UNATTRIBUTED)
+            self.budget_counter.add(1, labels)
+        except Exception as exc:
+            warn_once("budget counter", exc)
+
+    def _downgrade(self, call: "Call", decision, body: bytes) -> bytes | None:
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            obj = None
+        if not isinstance(obj, dict) or "model" not in obj:
+            warn_once("budget downgrade (model not in a JSON body; call allowed unchanged)")
+            return None
+        requested = str(obj.get("model"))
+        obj["model"] = decision.model
+        call.requested_model = requested
+        call.info.request_model = decision.model
+        call.span.set_attribute(Attr.REQUESTED_MODEL, requested)
+        call.span.set_attribute(GenAI.REQUEST_MODEL, decision.model)
+        call.span.update_name(f"{call.info.operation} {decision.model}")
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
+    request._content = new_body
+    request.stream = byte_stream(new_body)
+    request.headers["Content-Length"] = str(len(new_body))
+
+
+class Call:
+    """One attempt: owns the GenAI span until the response (or stream) is finished."""
+
+    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "_done", "_lock",
+                 "_parser", "_decoder", "_filter", "_buffer", "_buffered", "_status", "_headers",
+                 "_ttfc", "_first_chunk", "_hooks", "_server")
+
+    def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
+        self.rt = rt
+        self.adapter = adapter
+        self.info = info
+        self.who = who
+        self.requested_model = ""
+        self._done = False
+        self._lock = threading.Lock()
+        self._parser = None
+        self._decoder = None
+        self._filter = False
+        self._buffer: bytearray | None = None
+        self._buffered = 0
+        self._status = 0
+        self._headers = None
+        self._ttfc: float | None = None
+        self._first_chunk: float | None = None
+        self._hooks = hooks
+        attrs: dict[str, Any] = {
+            GenAI.OPERATION_NAME: info.operation,
+            GenAI.PROVIDER_NAME: info.provider,
+            GenAI.REQUEST_STREAM: bool(info.stream),
+        }
+        self._server = info.server_address or request.url.host
+        attrs[GenAI.SERVER_ADDRESS] = self._server
+        port = info.server_port if info.server_port is not None else request.url.port
+        if port:
+            attrs[GenAI.SERVER_PORT] = port
+        if info.request_model:
+            attrs[GenAI.REQUEST_MODEL] = info.request_model
+        if info.self_hosted:
+            attrs[Attr.SELF_HOSTED] = True
+        for k, v in (info.attributes or {}).items():
+            if v is not None and isinstance(v, (str, bool, int, float)):
+                attrs[k] = v
+        for label, attr in ATTRIBUTION_ATTRS.items():
+            value = getattr(who, label, "")
+            if value:
+                attrs[attr] = value
+        if who.unattributed:
+            attrs[Attr.UNATTRIBUTED] = True
+        if rt.capture:
+            text = _input_messages(info.body)
+            if text:
+                attrs[GenAI.INPUT_MESSAGES] = text
+        name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
+        self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self.start = time.perf_counter()
+
+    # -- around the original send -----------------------------------------------------------
+
+    def enter(self):
+        ctx = trace.set_span_in_context(self.span)
+        if self.rt.strip_baggage:
+            # opentelemetry-instrumentation-httpx injects `baggage` inside send(): give it none.
+            ctx = otel_baggage.clear(context=ctx)
+        return otel_context.attach(ctx)
+
+    @staticmethod
+    def exit(token) -> None:
+        try:
+            otel_context.detach(token)
+        except Exception:
+            pass
+
+    def transport_error(self, exc: BaseException) -> None:
+        """send() raised (connection error, timeout, interrupted non-streamed body...)."""
+        self._finish(None, type(exc).__qualname__)
+
+    def blocked(self, error_type: str) -> None:
+        """Budget enforcement stopped the call before it left: end the span, count no request."""
+        try:
+            self.span.set_attribute(GenAI.ERROR_TYPE, error_type)
+            self.span.set_status(Status(StatusCode.ERROR, error_type))
+            self.span.end()
+        finally:
+            self._done = True
+
+    def response(self, response, streamed: bool) -> None:
+        """After send(): parse a read body now, or put the tee on a streamed one. Never raises."""
+        try:
+            self._status = response.status_code
+            self._headers = response.headers
+            if not streamed:
+                self._finish_body(response.content)
+                return
+            self._start_stream(response)
+        except Exception as exc:
+            self.rt.count_internal("response", exc, self.info.provider)
+            self._finish(None, "")
+
+    def _finish_body(self, body: bytes) -> None:
+        parsed = None
+        try:
+            parsed = self.adapter.parse_response(self.info, self._status, self._headers, body)
+        except Exception as exc:
+            self.rt.count_internal("adapter.parse_response", exc, self.info.provider)
+        self._finish(parsed, "")
+
+    # -- streaming ------------------------------------------------------------------------------
+
+    def _start_stream(self, response) -> None:
+        info = self.info
+        try:
+            self._decoder = make_decoder(response.headers.get("content-encoding", ""))
+        except ValueError:
+            self._decoder = None
+            self.rt.recorder.record_parse_error(info.provider, "unsupported content-encoding")
+            self._parser = None
+            self._buffer = None
+            self._wrap(response)
+            return
+        if info.stream and self._status < 400:
+            try:
+                self._parser = self.adapter.stream_parser(info, response.headers)
+            except Exception as exc:
+                self.rt.count_internal("adapter.stream_parser", exc, info.provider)
+                self._parser = None
+            self._filter = bool(info.injected_stream_usage and self._decoder is None and self._parser)
+        else:
+            self._buffer = bytearray()
+        self._wrap(response)
+
+    def _wrap(self, response) -> None:
+        sync_cls, async_cls = self._hooks.sync_tee, self._hooks.async_tee
+        stream = response.stream
+        if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+            response.stream = async_cls(stream, self)
+        else:
+            response.stream = sync_cls(stream, self)
+
+    def on_chunk(self, chunk: bytes) -> bytes:
+        """Called by the tee for every raw chunk; returns what the caller gets. Never raises."""
+        if self._done:
+            return chunk
+        try:
+            if self._first_chunk is None:
+                self._first_chunk = time.perf_counter()
+            data = self._decoder.decode(chunk) if self._decoder is not None else chunk
+            parser = self._parser
+            if parser is not None:
+                out = parser.feed(data)
+                if self._ttfc is None and parser.first_content_seen():
+                    self._ttfc = time.perf_counter() - self.start
+                return out if self._filter else chunk
+            buf = self._buffer
+            if buf is not None and len(buf) < MAX_BUFFER:
+                buf += data
+            return chunk
+        except Exception as exc:
+            return self._parser_failed(exc, chunk)
+
+    def _parser_failed(self, exc: BaseException, chunk: bytes) -> bytes:
+        self.rt.count_internal("stream parsing", exc, self.info.provider)
+        out = chunk
+        if self._filter:
+            # The parser held back at most one partial event: hand it over, then pass through.
+            try:
+                out = (self._parser.flush() or b"") + chunk
+            except Exception:
+                out = chunk
+        self._parser = None
+        self._buffer = None
+        self._filter = False
+        return out
+
+    def on_eof(self) -> bytes:
+        """The underlying stream ended normally: flush (filter mode) and finish."""
+        tail = b""
+        if self._done:
+            return tail
+        if self._filter and self._parser is not None:
+            try:
+                tail = self._parser.flush() or b""
+            except Exception as exc:
+                self.rt.count_internal("stream flush", exc, self.info.provider)
+        self._finish(self._summary(), "")
+        return tail
+
+    def closed(self) -> None:
+        """Closed before (or after) the end: complete if the parser saw the end of the answer."""
+        if self._done:
+            return
+        parsed = self._summary()
+        complete = parsed is not None and (parsed.finish_reasons or parsed.usage is not None)
+        self._finish(parsed, "" if complete else "stream_closed")
+
+    def abandoned(self) -> None:
+        """The tee was garbage-collected without being closed."""
+        if self._done:
+            return
+        parsed = self._summary()
+        complete = parsed is not None and (parsed.finish_reasons or parsed.usage is not None)
+        self._finish(parsed, "" if complete else "stream_abandoned")
+
+    def failed(self, exc: BaseException) -> None:
+        """Reading the stream raised (connection cut, timeout...)."""
+        if self._done:
+            return
+        self._finish(self._summary(), type(exc).__qualname__)
+
+    def _summary(self) -> ParsedResponse | None:
+        try:
+            if self._parser is not None:
+                return self._parser.finish()
+            if self._buffer is not None:
+                return self.adapter.parse_response(self.info, self._status, self._headers, bytes(self._buffer))
+        except Exception as exc:
+            self.rt.count_internal("stream summary", exc, self.info.provider)
+        return None
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def _finish(self, parsed: ParsedResponse | None, error_type: str) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        span = self.span
+        try:
+            self._record(parsed, error_type)
+        except Exception as exc:
+            self.rt.count_internal("recording", exc, self.info.provider)
+        finally:
+            try:
+                span.end()
+            except Exception:
+                pass
+
+    def _record(self, parsed: ParsedResponse | None, error_type: str) -> None:
+        rt = self.rt
+        info = self.info
+        span = self.span
+        duration = time.perf_counter() - self.start
+        status = self._status
+        if not error_type and status >= 400:
+            error_type = (parsed.error_type if parsed is not None and parsed.error_type else str(status))
+        response_model = parsed.response_model if parsed is not None else ""
+        usage = parsed.usage if parsed is not None else None
+        attrs: dict[str, Any] = {Attr.METRICS_RECORDED: True}
+        if parsed is not None:
+            if parsed.response_id:
+                attrs[GenAI.RESPONSE_ID] = parsed.response_id
+            if parsed.finish_reasons:
+                attrs[GenAI.RESPONSE_FINISH_REASONS] = [str(r) for r in parsed.finish_reasons]
+            if parsed.parse_error:
+                attrs[Attr.PARSE_ERROR] = parsed.parse_error
+                rt.recorder.record_parse_error(info.provider, parsed.parse_error)
+            if rt.capture and parsed.output_text:
+                attrs[GenAI.OUTPUT_MESSAGES] = json.dumps(
+                    [{"role": "assistant", "parts": [{"type": "text", "content": parsed.output_text[:MAX_CONTENT]}]}],
+                    ensure_ascii=False)
+        if response_model:
+            attrs[GenAI.RESPONSE_MODEL] = response_model
+        model = response_model or info.request_model
+        if (status < 400 and parsed is not None and parsed.output_text
+                and (usage is None or not usage.output_tokens)):
+            usage = self._estimate(usage, parsed, model)
+        if usage is not None:
+            if not usage.model:
+                usage.model = model
+            if not usage.provider:
+                usage.provider = info.provider
+            if info.self_hosted:
+                usage.self_hosted = True
+            if usage.service_tier == "standard" and info.service_tier and info.service_tier != "standard":
+                usage.service_tier = info.service_tier
+        cost = None
+        if usage is not None:
+            cost = rt.engine.price(usage)
+            attrs[GenAI.USAGE_INPUT_TOKENS] = usage.input_tokens
+            attrs[GenAI.USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cache_read_tokens:
+                attrs[GenAI.USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            if usage.cache_write_tokens:
+                attrs[GenAI.USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+            if usage.reasoning_tokens:
+                attrs[GenAI.USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            attrs[Attr.USAGE_SOURCE] = usage.usage_source
+            attrs[Attr.SERVICE_TIER] = usage.service_tier
+            attrs[Attr.COST_STATUS] = cost.status
+            attrs[Attr.CATALOG_VERSION] = cost.catalog_version
+            attrs[Attr.COST_SOURCE] = "inferops"
+            if cost.catalog_key:
+                attrs[Attr.CATALOG_KEY] = cost.catalog_key
+            if cost.total is not None:
+                attrs[GenAI.USAGE_COST] = cost.total
+                attrs[Attr.COST_TOTAL] = cost.total
+                attrs[Attr.COST_CURRENCY] = "USD"
+                for ctype, usd in cost.components.items():
+                    if usd:
+                        attrs[f"{Attr.COST_PREFIX}{ctype}"] = usd
+        if self._ttfc is None and self._first_chunk is not None and info.stream:
+            self._ttfc = self._first_chunk - self.start
+        if self._ttfc is not None:
+            attrs[GenAI.RESPONSE_TIME_TO_FIRST_CHUNK] = self._ttfc
+        if error_type:
+            attrs[GenAI.ERROR_TYPE] = error_type
+        span.set_attributes(attrs)
+        if error_type:
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        label_model = (cost.priced_model if cost is not None and cost.priced_model else model)
+        sem: dict[str, Any] = {GenAI.OPERATION_NAME: info.operation, GenAI.PROVIDER_NAME: info.provider}
+        if info.request_model:
+            sem[GenAI.REQUEST_MODEL] = info.request_model
+        if response_model:
+            sem[GenAI.RESPONSE_MODEL] = response_model
+        if self._server:
+            sem[GenAI.SERVER_ADDRESS] = self._server
+        dur_attrs = {**sem, GenAI.ERROR_TYPE: error_type} if error_type else sem
+        rt.recorder.record_call(
+            usage, cost, self.who, provider=info.provider, model=label_model, operation=info.operation,
+            outcome=Outcome.ERROR if error_type else Outcome.SUCCESS, stream=bool(info.stream),
+            semconv_attributes=sem, duration_s=None, time_to_first_chunk_s=self._ttfc,
+            span_context=span.get_span_context(),
+        )
+        # The duration histogram carries error.type, the others must not: record it apart.
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            rt.recorder.duration.record(duration, dur_attrs)
+        finally:
+            otel_context.detach(token)
+
+    def _estimate(self, usage: UsageRecord | None, parsed: ParsedResponse | None, model: str) -> UsageRecord:
+        est = self.rt.estimator
+        info = self.info
+        out_text = parsed.output_text if parsed is not None else ""
+        output = est.count(out_text, model)
+        if usage is not None:
+            usage.output_tokens = output
+            usage.usage_source = UsageSource.ESTIMATED
+            return usage
+        text, n_messages = request_text(info.body)
+        input_tokens = est.count(text, model) + 3 * n_messages if text else 0
+        return UsageRecord(provider=info.provider, model=model, operation=info.operation,
+                           input_tokens=input_tokens, output_tokens=output,
+                           service_tier=info.service_tier or "standard",
+                           usage_source=UsageSource.ESTIMATED, self_hosted=info.self_hosted,
+                           notes=["usage estimated with tiktoken"])
+
+
+def _input_messages(body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    picked = {k: body[k] for k in ("system", "instructions", "messages", "input", "prompt", "contents")
+              if k in body}
+    if not picked:
+        return ""
+    try:
+        text = json.dumps(picked, ensure_ascii=False, default=str)
+    except Exception:
+        return ""
+    return text[:MAX_CONTENT]
+

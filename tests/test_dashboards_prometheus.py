@@ -1,0 +1,404 @@
+"""Every Prometheus query of every dashboard panel, run against a real Prometheus 2.42.
+
+Prometheus (exemplar storage on, scrape every 1 s, rules evaluated every 1 s)
+scrapes an app that records LLM calls for several teams, projects, features,
+models, providers and environments, with cached reads, streams, failures,
+an unpriced model and unattributed calls. The recording rules of
+``inferops alerts build`` (from a small budgets file) are loaded too, so the
+queries that read them are checked with them in place.
+
+The app (``InstrumentedApp``) is instrumented by ``InferopsInstrumentor`` and
+calls the local mock provider (``MockProviderServer``, real HTTP, real wire
+formats) through httpx under ``inferops.attribute(...)``; it serves OpenMetrics
+with exemplars through ``InferopsPrometheusMetricReader``.
+
+Each query is interpolated as Grafana would ($__range, $__rate_interval,
+$__interval, multi-value variables as regex alternations, "All" as ``.*``)
+and run three times: all variables "All", one concrete value each, and two
+teams/models at once. Each must succeed and return at least one series.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import httpx
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from inferops.alerts.budgets import parse_budgets_text
+from inferops.alerts.rules import RuleOptions, build_groups, dump_yaml
+from inferops.dashboards import lint, promql, provisioning
+from inferops.dashboards.build import build_all, iter_targets
+import inferops
+import inferops.instrumentation
+from inferops.instrumentation import InferopsInstrumentor
+from inferops.instrumentation.prometheus_reader import InferopsPrometheusMetricReader
+from inferops.mock_providers import DATED_MODELS, MockProviderServer
+from inferops.names import Label, Metrics, RecordingRules
+from inferops.processors.engine import CostEngine
+from inferops.processors.usage import UsageRecord
+from inferops.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+PROMETHEUS = shutil.which("prometheus")
+SCRAPE_S = 1
+
+# Response models the mock reports for the requested ones (and the dashboards' `model` label).
+MINI = DATED_MODELS["gpt-4o-mini"]
+SONNET = DATED_MODELS["claude-sonnet-4-5"]
+GPT4O = DATED_MODELS["gpt-4o"]
+UNPRICED_MODEL = "acme-private-llm-7b"
+PROMPT = "Summarize the customer's order history and suggest the next purchase."
+CACHED = {"x-mock-cached-tokens": "800"}
+#: ((team, project, feature, environment), [(provider, requested model, call options)]); "" = not set.
+PLAN = [
+    (("alpha", "checkout", "summarize", "prod"), [
+        ("openai", "gpt-4o-mini", dict(headers=CACHED)),
+        ("openai", "gpt-4o-mini", dict(stream=True)),
+        ("openai", "gpt-4o-mini", dict(stream=True, headers={"x-mock-stream-abort-after": "4"})),
+        ("openai", UNPRICED_MODEL, dict()),
+    ]),
+    (("beta", "search", "chat", "prod"), [
+        ("anthropic", "claude-sonnet-4-5",
+         dict(headers={"x-mock-cached-tokens": "1200", "x-mock-cache-write-tokens": "300"})),
+        ("anthropic", "claude-sonnet-4-5", dict(stream=True)),
+    ]),
+    (("gamma", "search", "classify", "staging"), [("openai", "gpt-4o", dict())]),
+    ((None, None, None, None), [("openai", "gpt-4o-mini", dict())]),  # unattributed
+]
+CONCRETE = {"environment": "prod", "team": "alpha", "project": "checkout", "feature": "summarize",
+            "provider": "openai", "model": MINI}
+MULTI = {"team": ["alpha", "beta"], "model": [MINI, SONNET]}
+
+BUDGETS = """\
+version: 1
+defaults:
+  receiver: {email: finops@example.com}
+budgets:
+  - name: alpha-checkout-monthly
+    scope: {team: alpha, project: checkout}
+    amount_usd: 5
+  - name: beta-daily
+    scope: {team: beta}
+    period: calendar_day
+    amount_usd: 2
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class InstrumentedApp:
+    """An app instrumented by InferopsInstrumentor, calling the mock provider over real HTTP (httpx).
+
+    Metrics are served by ``InferopsPrometheusMetricReader`` (OpenMetrics with exemplars);
+    spans go to an in-memory exporter so exemplar trace ids can be checked against them.
+    """
+
+    def __init__(self, server: MockProviderServer) -> None:
+        self.server = server
+        res = Resource.create({"service.name": "shop-api", "deployment.environment.name": "prod"})
+        self.exporter = InMemorySpanExporter()
+        self.tp = TracerProvider(resource=res)
+        self.tp.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InferopsPrometheusMetricReader(host="127.0.0.1", port=0)
+        self.mp = MeterProvider(metric_readers=[self.reader], resource=res)
+        self.instrumentor = InferopsInstrumentor()
+        failures = inferops.instrumentation.instrument_failures
+        self.instrumentor.instrument(
+            tracer_provider=self.tp, meter_provider=self.mp,
+            settings=Settings(provider_endpoints=server.endpoints(), required_tags=(Label.TEAM,)))
+        assert inferops.instrumentation.instrument_failures == failures, "InferopsInstrumentor failed"
+        self.client = httpx.Client(timeout=30)
+        self.engine = CostEngine()
+        self.calls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.reader.address[1]
+
+    def trace_ids(self) -> set[str]:
+        return {f"{s.context.trace_id:032x}" for s in self.exporter.get_finished_spans()}
+
+    def call(self, provider: str, request_model: str, *, stream: bool = False, headers: dict | None = None):
+        path, body = {
+            "openai": ("/openai/v1/chat/completions", {"messages": [{"role": "user", "content": PROMPT}]}),
+            "anthropic": ("/anthropic/v1/messages", {"messages": [{"role": "user", "content": PROMPT}]}),
+        }[provider]
+        body = {**body, "model": request_model, "max_tokens": 40, "stream": stream}
+        url = self.server.base_url + path
+        try:
+            if stream:
+                with self.client.stream("POST", url, json=body, headers=headers or {}) as resp:
+                    for _ in resp.iter_bytes():
+                        pass
+            else:
+                self.client.post(url, json=body, headers=headers or {})
+        except httpx.HTTPError:
+            pass  # aborted streams: the app sees the provider's failure, inferops records it
+        self.calls += 1
+
+    def _round(self) -> None:
+        for (team, project, feature, env), calls in PLAN:
+            with inferops.attribute(team=team, project=project, feature=feature, environment=env):
+                for provider, model, kw in calls:
+                    self.call(provider, model, **kw)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._round()
+            self._stop.wait(0.3)
+
+    def start(self) -> "InstrumentedApp":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.client.close()
+        self.instrumentor.uninstrument()
+        self.mp.shutdown()
+        self.tp.shutdown()
+
+
+class Prom:
+    def __init__(self, base: str):
+        self.base = base
+
+    def get(self, path: str, **params) -> dict:
+        items = []
+        for k, v in params.items():
+            for one in (v if isinstance(v, list) else [v]):
+                items.append((k, str(one)))
+        url = f"{self.base}{path}?{urllib.parse.urlencode(items)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read() or b"{}") | {"status": "error", "http": exc.code}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if PROMETHEUS is None:
+        pytest.fail("prometheus 2.42 is not installed (apt-get install prometheus); see README")
+    tmp = tmp_path_factory.mktemp("prom")
+    rules = tmp / "rules.yml"
+    rules.write_text(dump_yaml(build_groups(parse_budgets_text(BUDGETS), RuleOptions.demo())))
+    server = MockProviderServer(host="127.0.0.1", port=0).start()
+    app = InstrumentedApp(server).start()
+    port = _free_port()
+    (tmp / "prometheus.yml").write_text(
+        f"global:\n  scrape_interval: {SCRAPE_S}s\n  evaluation_interval: 1s\n"
+        f"rule_files: [{rules}]\n"
+        f"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app.port}']\n")
+    proc = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
+         "--storage.tsdb.retention.time=1h"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "wb"))
+    prom = Prom(f"http://127.0.0.1:{port}")
+    try:
+        start = time.time()
+        cost = Metrics.COST.prom_name
+        ptd = RecordingRules.BUDGET_PERIOD_TO_DATE.name
+        # Wait (no timed assertion: a deadline only turns a hang into a clear failure) until
+        # Prometheus holds >= 8 scrapes of the app and the recording rules have values.
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
+            try:
+                n = prom.get("/api/v1/query", query=f"max(count_over_time({cost}[1m]))")
+                r = prom.get("/api/v1/query", query=f"count({ptd} > 0)")
+                scrapes = float(n["data"]["result"][0]["value"][1]) if n["data"]["result"] else 0
+                rules_ready = bool(r["data"]["result"]) and float(r["data"]["result"][0]["value"][1]) >= 2
+                if scrapes >= 8 and rules_ready:
+                    break
+            except (OSError, KeyError, IndexError):
+                pass
+            assert time.time() < deadline, "Prometheus never had 8 scrapes and the rules: see prometheus.log"
+            time.sleep(0.5)
+        yield prom, app, start
+    finally:
+        app.stop()
+        server.stop()
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# -- Grafana's interpolation -------------------------------------------------------------
+
+
+def _round_interval(seconds: float) -> int:
+    """Grafana rounds $__interval to a "nice" value; at these ranges whole seconds (>= 1 s)."""
+    return max(1, int(round(seconds)))
+
+
+def _grafana_regex_escape(value: str) -> str:
+    """Grafana's Prometheus datasource escaping of a variable value inside a regex matcher:
+    regex metacharacters get a backslash, written doubled inside the PromQL string literal."""
+    value = value.replace("\\", "\\\\\\\\")
+    return re.sub(r"[$^*+?.()|\[\]{}]", lambda m: "\\\\" + m.group(), value)
+
+
+def interpolate(expr: str, values: dict[str, list[str] | None], *, range_s: int, max_points: int) -> str:
+    """What Grafana sends for ``expr``: variables, $__range, $__interval, $__rate_interval."""
+    interval = max(_round_interval(range_s / max_points), SCRAPE_S)
+    rate_interval = max(interval + SCRAPE_S, 4 * SCRAPE_S)
+    out = expr.replace("$__rate_interval", f"{rate_interval}s").replace("$__range", f"{range_s}s") \
+        .replace("$__interval", f"{interval}s")
+    for var in promql.FILTER_VARIABLES:
+        chosen = values.get(var)
+        if chosen is None:
+            text = ".*"  # "All" with allValue .*
+        elif len(chosen) == 1:
+            text = _grafana_regex_escape(chosen[0])
+        else:
+            text = "(" + "|".join(_grafana_regex_escape(v) for v in chosen) + ")"
+        out = re.sub(rf"\${var}\b", lambda _m, text=text: text, out)
+    assert "$" not in out.replace('"$1"', ""), out
+    return out
+
+
+def _month_start(t: float) -> float:
+    tm = time.gmtime(t)
+    return calendar.timegm((tm.tm_year, tm.tm_mon, 1, 0, 0, 0))
+
+
+QUERIES = [(name, panel, target) for name, board in build_all().items() for panel, target in iter_targets(board)
+           if target["datasource"]["type"] == "prometheus"]
+PASSES = {
+    "all": {},
+    "concrete": {k: [v] for k, v in CONCRETE.items()},
+    "multi": {k: list(v) for k, v in MULTI.items()},
+}
+
+
+def _run_query(prom: Prom, panel: dict, target: dict, values: dict, start: float) -> dict:
+    now = time.time() - 1.5  # the last scrape is in
+    if panel.get("timeFrom") == "now/M":
+        frm = _month_start(now)
+    else:
+        frm = start - 2
+    range_s = max(1, int(now - frm))
+    expr = interpolate(target["expr"], values, range_s=range_s, max_points=panel.get("maxDataPoints") or 100)
+    if target.get("instant"):
+        return prom.get("/api/v1/query", query=expr, time=f"{now:.3f}") | {"_expr": expr}
+    step = max(_round_interval(range_s / (panel.get("maxDataPoints") or 100)), SCRAPE_S)
+    return prom.get("/api/v1/query_range", query=expr, start=f"{frm:.3f}", end=f"{now:.3f}", step=step) \
+        | {"_expr": expr}
+
+
+@pytest.mark.parametrize("pass_name", sorted(PASSES))
+def test_every_panel_query_returns_series(stack, pass_name):
+    prom, _, start = stack
+    failures = []
+    for name, panel, target in QUERIES:
+        res = _run_query(prom, panel, target, PASSES[pass_name], start)
+        if res.get("status") != "success":
+            failures.append(f"{name} / {panel['title']} [{target['refId']}]: error {res.get('error')}\n  {res['_expr']}")
+        elif not res["data"]["result"]:
+            failures.append(f"{name} / {panel['title']} [{target['refId']}]: no series\n  {res['_expr']}")
+    assert len(QUERIES) >= 60
+    assert not failures, f"{len(failures)} of {len(QUERIES)} queries failed:\n" + "\n".join(failures)
+
+
+def test_every_metric_a_query_names_has_its_own_data(stack):
+    """`or vector(0)` fallbacks must not hide a metric that never reached Prometheus."""
+    prom, _, _ = stack
+    names = set()
+    for _, _, target in QUERIES:
+        names |= lint.metric_names(target["expr"])
+    assert Metrics.CACHE_SAVINGS.prom_name in names and Metrics.ERROR_COST.prom_name in names
+    missing = [n for n in sorted(names) if not prom.get("/api/v1/series", **{"match[]": n})["data"]]
+    assert not missing, f"no series in Prometheus for {missing}"
+
+
+def test_every_label_variable_resolves(stack):
+    prom, _, _ = stack
+    board = build_all()["inferops-overview.json"]
+    for var in board["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        m = re.fullmatch(r"label_values\((.*), (\w+)\)", var["query"])
+        selector, label = m.group(1), m.group(2)
+        for values in ({}, {k: [v] for k, v in CONCRETE.items()}):
+            sel = interpolate(selector, values, range_s=60, max_points=100)
+            res = prom.get(f"/api/v1/label/{label}/values", **{"match[]": sel})
+            assert res["status"] == "success" and res["data"], (var["name"], sel)
+            assert CONCRETE[var["name"]] in res["data"], (var["name"], res["data"])
+
+
+def test_figures_add_up(stack):
+    """Spot-check arithmetic through the panels: shares sum to 1, cache savings match the engine."""
+    prom, app, start = stack
+    by_team = next(t for _, p, t in QUERIES if p["title"] == "Spend by team" and t["refId"] == "B")
+    shares = _run_query(prom, {"maxDataPoints": 100}, {**by_team, "instant": True}, {}, start)
+    assert math.isclose(sum(float(r["value"][1]) for r in shares["data"]["result"]), 1.0, rel_tol=1e-9)
+    # Savings per cached call: cache-read tokens x (input price - cache-read price), from the engine.
+    per_call = app.engine.price(UsageRecord("openai", MINI, input_tokens=1000, cache_read_tokens=800))
+    entry = app.engine.resolve("openai", MINI).entry.prices["standard"]
+    assert math.isclose(per_call.cache_read_savings, 800 * (entry["input"] - entry["cache_read"]), rel_tol=1e-9)
+    saved = prom.get("/api/v1/query", query=f'sum({Metrics.CACHE_SAVINGS.prom_name}{{{Label.MODEL}="{MINI}"}})')
+    calls = prom.get("/api/v1/query", query=f'sum({Metrics.TOKENS.prom_name}{{{Label.MODEL}="{MINI}",'
+                                              f'{Label.TOKEN_TYPE}="cache_read"}}) / 800')
+    n = float(calls["data"]["result"][0]["value"][1])
+    assert n >= 1 and n == int(n)
+    assert math.isclose(float(saved["data"]["result"][0]["value"][1]), n * per_call.cache_read_savings, rel_tol=1e-6)
+
+
+def test_exemplars_are_trace_ids_of_exported_spans(stack):
+    prom, app, start = stack
+    exemplar_targets = [(p, t) for _, p, t in QUERIES if t.get("exemplar")]
+    assert len(exemplar_targets) >= 6
+    exported = app.trace_ids()
+    for panel, target in exemplar_targets:
+        now = time.time() - 1.5
+        expr = interpolate(target["expr"], {}, range_s=int(now - start), max_points=100)
+        res = prom.get("/api/v1/query_exemplars", query=expr, start=f"{start - 2:.3f}", end=f"{now:.3f}")
+        assert res["status"] == "success", (panel["title"], res)
+        ids = {e["labels"]["trace_id"] for s in res["data"] for e in s["exemplars"]}
+        assert ids, f"{panel['title']}: no exemplars"
+        assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+        assert ids <= exported, f"{panel['title']}: exemplar trace ids not among exported spans"
+
+
+def test_tempo_trace_to_metrics_queries_find_the_span_series(stack):
+    """Grafana's Tempo -> Prometheus links (deploy/grafana) with $__tags built from a real exported span."""
+    prom, app, start = stack
+    span = next(s for s in app.exporter.get_finished_spans()
+                if all(s.attributes.get(attr) for attr, _ in provisioning.SPAN_TO_LABEL))
+    tags = ", ".join(f'{label}="{span.attributes[attr]}"' for attr, label in provisioning.SPAN_TO_LABEL)
+    for query in provisioning.trace_to_metrics_queries():
+        expr = interpolate(query["query"].replace("$__tags", tags), {}, range_s=int(time.time() - start),
+                           max_points=100)
+        now = time.time() - 1.5
+        res = prom.get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{now:.3f}", step=1)
+        assert res["status"] == "success" and res["data"]["result"], (query["name"], expr)
