@@ -186,7 +186,10 @@ def _utilisation_rule(config: GPUConfig) -> dict[str, Any]:
     raw = " or ".join(f"({p})" for p in parts)
     # The ownership mapping is a pure function of the labels, so applying it here gives
     # exactly the share series' labels (team, project, unallocated namespace/pod).
-    return _rule(R.GPU_UTILISATION.name, _ownership(f"clamp_max({raw}, 1)", config))
+    # "and" the share series: keeps only priced identities (drops a MIG GPU's whole-GPU series,
+    # which would otherwise dilute the utilisation of unallocated GPUs).
+    return _rule(R.GPU_UTILISATION.name,
+                 f"{_ownership(f'clamp_max({raw}, 1)', config)}\nand {R.GPU_SHARE.name}")
 
 
 def _hardware_rule(config: GPUConfig) -> dict[str, Any] | None:

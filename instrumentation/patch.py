@@ -57,7 +57,7 @@ def _sync_send(orig: Callable, hooks: Hooks) -> Callable:
             call.transport_error(exc)
             raise
         call.exit(token)
-        call.response(response, bool(kwargs.get("stream", False)))
+        call.response(response, bool(kwargs.get("stream", False)), False)
         return response
 
     send.__inferops_original__ = orig
@@ -81,7 +81,7 @@ def _async_send(orig: Callable, hooks: Hooks) -> Callable:
             call.transport_error(exc)
             raise
         call.exit(token)
-        call.response(response, bool(kwargs.get("stream", False)))
+        call.response(response, bool(kwargs.get("stream", False)), True)
         return response
 
     send.__inferops_original__ = orig

@@ -304,7 +304,7 @@ class Call:
         finally:
             self._done = True
 
-    def response(self, response, streamed: bool) -> None:
+    def response(self, response, streamed: bool, is_async: bool = False) -> None:
         """After send(): parse a read body now, or put the tee on a streamed one. Never raises."""
         try:
             self._status = response.status_code
@@ -312,7 +312,7 @@ class Call:
             if not streamed:
                 self._finish_body(response.content)
                 return
-            self._start_stream(response)
+            self._start_stream(response, is_async)
         except Exception as exc:
             self.rt.count_internal("response", exc, self.info.provider)
             self._finish(None, "")
@@ -327,7 +327,7 @@ class Call:
 
     # -- streaming ------------------------------------------------------------------------------
 
-    def _start_stream(self, response) -> None:
+    def _start_stream(self, response, is_async: bool) -> None:
         info = self.info
         try:
             self._decoder = make_decoder(response.headers.get("content-encoding", ""))
@@ -336,7 +336,7 @@ class Call:
             self.rt.recorder.record_parse_error(info.provider, "unsupported content-encoding")
             self._parser = None
             self._buffer = None
-            self._wrap(response)
+            self._wrap(response, is_async)
             return
         if info.stream and self._status < 400:
             try:
@@ -347,15 +347,11 @@ class Call:
             self._filter = bool(info.injected_stream_usage and self._decoder is None and self._parser)
         else:
             self._buffer = bytearray()
-        self._wrap(response)
+        self._wrap(response, is_async)
 
-    def _wrap(self, response) -> None:
-        sync_cls, async_cls = self._hooks.sync_tee, self._hooks.async_tee
-        stream = response.stream
-        if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
-            response.stream = async_cls(stream, self)
-        else:
-            response.stream = sync_cls(stream, self)
+    def _wrap(self, response, is_async: bool) -> None:
+        cls = self._hooks.async_tee if is_async else self._hooks.sync_tee
+        response.stream = cls(response.stream, self)
 
     def on_chunk(self, chunk: bytes) -> bytes:
         """Called by the tee for every raw chunk; returns what the caller gets. Never raises."""

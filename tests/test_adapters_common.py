@@ -248,7 +248,6 @@ _bodies = st.one_of(
 
 
 @hsettings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@hsettings(deadline=None)
 @given(idx=st.integers(min_value=0, max_value=len(_CASES) - 1), body=_bodies, status=st.sampled_from([200, 400, 429]),
        cut=st.integers(min_value=0, max_value=50), req=_bodies)
 def test_fuzz_adapters_never_raise(idx, body, status, cut, req):

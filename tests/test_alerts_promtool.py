@@ -274,24 +274,24 @@ def test_every_alert_fires_when_it_should_not_before(tmp_path):
                 'Team spiky spent $47.25 in the last 1h, more than 3x the trailing 7d baseline of $12.26 per 1h '
                 '(budget "spiky" (team=spiky; calendar month (UTC))).',
                 t.SPIKE, "spiky")}]},
-        # Unpriced: calls from 1m; for 15m -> fires at 16m: 16 calls over 16m extrapolated by 30s = 16.5.
+        # Unpriced: calls from 1m; for 15m -> fires at 16m: 16 calls (a counter from 0 is not extrapolated below 0).
         {"eval_time": "15m", "alertname": t.UNPRICED, "exp_alerts": []},
         {"eval_time": "16m", "alertname": t.UNPRICED, "exp_alerts": [{
             "exp_labels": _labels("unpriced", "u", "warning", provider="openai", model="mystery"),
             "exp_annotations": _ann(
                 "Calls to an unpriced model in budget unpriced",
-                '16.5 calls to openai/mystery in the last 1h had no price, so budget "unpriced" (team=u; calendar '
+                '16 calls to openai/mystery in the last 1h had no price, so budget "unpriced" (team=u; calendar '
                 "month (UTC)) under-counts spend (unpriced is never $0). Add the model to a price overrides file "
                 "(inferops prices validate).",
                 t.UNPRICED, "u")}]},
-        # Unattributed: 50% > 10% from 1m; for 30m -> fires at 31m ($31.50 unattributed).
+        # Unattributed: 50% > 10% from 1m; for 30m -> fires at 31m ($31 unattributed, counter from 0).
         {"eval_time": "30m", "alertname": t.UNATTRIBUTED, "exp_alerts": []},
         {"eval_time": "31m", "alertname": t.UNATTRIBUTED, "exp_alerts": [{
             "exp_labels": {"budget": "prod", "team": "finops", "project": "all", "severity": "warning"},
             "exp_annotations": {
                 "summary": "Unattributed spend in budget prod",
                 "description": '50% of the spend in budget "prod" (environment=production; calendar month (UTC)) '
-                               "over the last 1h ($31.5) has no team/project/feature label: tag the calls "
+                               "over the last 1h ($31) has no team/project/feature label: tag the calls "
                                "(baggage or resource attributes) so it can be charged back.",
                 "runbook_url": f"{RUNBOOK}#inferopsunattributedspend",
                 "dashboard_url": f"{DASH}?var-team=finops"}}]},

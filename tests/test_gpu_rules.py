@@ -73,6 +73,8 @@ INPUT_SERIES = [
     (f"{DCGM.GR_ENGINE_ACTIVE}{{{GPU_C_MIG}}}", "0.5x200"),
     (f"{DCGM.FB_USED}{{{GPU_C_MIG}}}", "20000x200"),
     (f"{DCGM.FB_USED}{{{GPU_C_PARENT}}}", "20000x200"),
+    # ... and a whole-GPU utilisation that must not dilute the unallocated GPUs' average.
+    (f"{DCGM.GPU_UTIL}{{{GPU_C_PARENT}}}", "40x200"),
     # vLLM on GPU A's pod: 1000 prompt + 500 generated tokens per second.
     (f"{VLLM.PROMPT_TOKENS}{{{VLLM_POD}}}", "0+60000x200"),
     (f"{VLLM.GENERATION_TOKENS}{{{VLLM_POD}}}", "0+30000x200"),
