@@ -563,3 +563,15 @@ def overrides_document(config: GPUConfig) -> dict[str, Any]:
             models.append({"provider": s.provider, "model": s.model, "self_hosted": True,
                            "prices": {"input": price, "output": price}})
     return {"models": models}
+
+
+def write_overrides(config: GPUConfig, path: str | Path) -> Path:
+    """Write :func:`overrides_document` as YAML (validate with ``inferops prices validate PATH``)."""
+    import yaml
+
+    out = Path(path)
+    header = (f"# Generated from the gpu: section of {config.source or 'a gpu config'} "
+              "(inferops.alerts.gpu_config.write_overrides).\n"
+              "# Per-token estimates of self-hosted models; point INFEROPS_PRICES_FILE here or merge.\n")
+    out.write_text(header + yaml.safe_dump(overrides_document(config), sort_keys=False), encoding="utf-8")
+    return out

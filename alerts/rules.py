@@ -5,11 +5,14 @@ Why the rules look the way they do:
 * **Calendar periods.** PromQL has no "since the 1st of the month" range. The
   period-to-date series is a *self-referencing accumulator*: each evaluation
   keeps its own previous value while the previous sample lies in the same
-  calendar period (``month()``/day number of ``timestamp(previous)``) and adds
+  calendar period (a companion series records the period number) and adds
   ``rate(cost[rate_window]) * evaluation_interval``, i.e. the spend of the
   interval that just ended. An instant on a boundary (00:00:00) belongs to the
   period that ends there, so the first evaluation *after* midnight starts from
-  zero. Fixed UTC offsets shift every calendar function by the offset.
+  zero. Fixed UTC offsets shift every calendar function by the offset. The
+  previous value and period number are read with ``last_over_time(...[max_gap])``,
+  so a Prometheus restart shorter than ``max_gap`` loses only the spend of the
+  gap, not the month.
 * **Burn rate** (Google SRE workbook, multi-window multi-burn-rate): spend rate
   divided by the rate that exactly uses the budget over its period; pages at
   14.4x over 1h (confirmed over 5m) and 6x over 6h (30m), tickets at 1x over
@@ -110,6 +113,8 @@ class RuleOptions:
     hygiene_window: str = "1h"
     for_: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_FOR))
     group_prefix: str = "inferops"
+    #: Longest gap in rule evaluation (e.g. a Prometheus restart) the period-to-date survives.
+    max_gap: str = "1h"
 
     @classmethod
     def demo(cls) -> "RuleOptions":
@@ -132,16 +137,13 @@ class RuleOptions:
         return replace(self, for_=merged)
 
     def validate(self) -> None:
-        for text in (self.eval_interval, self.rate_window, self.forecast_window, self.spike_window,
+        for text in (self.max_gap, self.eval_interval, self.rate_window, self.forecast_window, self.spike_window,
                      self.spike_baseline, self.hygiene_window, *self.for_.values()):
             duration_seconds(text)
         for w in self.burn_windows:
             duration_seconds(w.long), duration_seconds(w.short)
         if self.spike_window not in ("5m", "1h", "1d"):
             raise ValueError("spike_window must be one of the recorded increases: 5m, 1h, 1d")
-        if duration_seconds(self.eval_interval) >= 300:
-            raise ValueError("eval_interval must be below 5m: the period-to-date accumulator reads its previous "
-                             "value through the 5-minute lookback")
         if duration_seconds(self.rate_window) < duration_seconds(self.eval_interval):
             raise ValueError("rate_window must be at least the evaluation interval")
 
@@ -227,14 +229,23 @@ def _rec(name: str, expr: str, labels: dict[str, str] | None = None) -> dict[str
     return rule
 
 
+def _gap(opts: RuleOptions) -> str:
+    """Look-back for the accumulator's previous value: tolerates missed evaluations up to ``max_gap``."""
+    seconds = max(duration_seconds(opts.max_gap), 2 * duration_seconds(opts.eval_interval))
+    return f"{int(seconds)}s"
+
+
 def scope_group(opts: RuleOptions) -> dict[str, Any]:
     """Budget-independent spend series for dashboards: increases by scope labels, month to date by team."""
     by = ", ".join(SCOPE_LABELS)
     interval = duration_seconds(opts.eval_interval)
     mtd = R.TEAM_PROJECT_COST_MONTH_TO_DATE.name
-    carried = f"({mtd} and (month(timestamp({mtd}) - 1) == scalar(month(vector(time() - 1)))))"
+    month_id = R.UTC_MONTH_ID.name
+    gap = _gap(opts)
+    carried = (f"(last_over_time({mtd}[{gap}]) and on() "
+               f"(last_over_time({month_id}[{gap}]) == scalar(month(vector(time() - 1)))))")
     inc = f"(sum by ({Label.TEAM}, {Label.PROJECT}) (rate({COST}[{opts.rate_window}])) * {_num(interval)})"
-    month_to_date = f"({carried} or {inc} * 0) + ({inc} or {carried} * 0)"
+    month_to_date = f"({carried} or {inc} * 0)\n+ ({inc} or {carried} * 0)"
     return {
         "name": f"{opts.group_prefix}-spend",
         "interval": opts.eval_interval,
@@ -243,6 +254,8 @@ def scope_group(opts: RuleOptions) -> dict[str, Any]:
             _rec(R.SCOPE_COST_INCREASE_1H.name, f"sum by ({by}) (increase({COST}[1h]))"),
             _rec(R.SCOPE_COST_INCREASE_1D.name, f"sum by ({by}) (increase({COST}[1d]))"),
             _rec(mtd, month_to_date),
+            # After the accumulator: it reads the previous evaluation's month number.
+            _rec(month_id, "month(vector(time() - 1))"),
         ],
     }
 
@@ -263,14 +276,19 @@ def budget_group(b: Budget, opts: RuleOptions) -> dict[str, Any]:
         _rec(R.BUDGET_COST_INCREASE_1H.name, f"sum(increase({cost}[1h])) or vector(0)", series_labels),
         _rec(R.BUDGET_COST_INCREASE_1D.name, f"sum(increase({cost}[1d])) or vector(0)", series_labels),
     ]
+    period_id = R.BUDGET_PERIOD_ID.name
     if b.rolling_days:
         ptd_expr = f"sum(increase({cost}[{b.rolling_days}d])) or vector(0)"
     else:
-        prev = f"{ptd}{bsel}"
-        same_period = f"{_period_key(b, f'timestamp({prev})')} == scalar({_period_key(b, 'vector(time())')})"
-        ptd_expr = (f"(sum({prev} and ({same_period})) or vector(0))\n"
+        gap = _gap(opts)
+        same_period = (f"last_over_time({period_id}{bsel}[{gap}]) "
+                       f"== scalar({_period_key(b, 'vector(time())')})")
+        ptd_expr = (f"(sum(last_over_time({ptd}{bsel}[{gap}]) and on({Label.BUDGET}) ({same_period})) or vector(0))\n"
                     f"+ ((sum(rate({cost}[{opts.rate_window}])) * {_num(interval)}) or vector(0))")
     rules.append(_rec(ptd, ptd_expr, series_labels))
+    if not b.rolling_days:
+        # After the accumulator, which compares with the previous evaluation's period number.
+        rules.append(_rec(period_id, _period_key(b, "vector(time())"), series_labels))
     forecast_expr = (f"sum({ptd}{bsel})\n+ ((sum(rate({cost}[{opts.forecast_window}])) or vector(0))"
                      f" * {_remaining_seconds(b)})")
     if b.rolling_days:

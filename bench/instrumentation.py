@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 import anthropic
 import openai
@@ -54,8 +55,12 @@ class DropExporter(SpanExporter):
 def workloads(base: str):
     oa = openai.OpenAI(base_url=base + "/openai/v1", api_key="sk-bench", max_retries=0)
     an = anthropic.Anthropic(base_url=base + "/anthropic", api_key="sk-bench", max_retries=0)
-    aoa = openai.AsyncOpenAI(base_url=base + "/openai/v1", api_key="sk-bench", max_retries=0)
-    aan = anthropic.AsyncAnthropic(base_url=base + "/anthropic", api_key="sk-bench", max_retries=0)
+
+    def aoa_client():
+        return openai.AsyncOpenAI(base_url=base + "/openai/v1", api_key="sk-bench", max_retries=0)
+
+    def aan_client():
+        return anthropic.AsyncAnthropic(base_url=base + "/anthropic", api_key="sk-bench", max_retries=0)
     hdr = {"x-mock-chunks": str(CHUNKS)}
 
     def oa_plain():
@@ -74,18 +79,18 @@ def workloads(base: str):
                                     extra_headers=hdr):
             pass
 
-    async def aoa_plain():
+    async def aoa_plain(aoa):
         await aoa.chat.completions.create(model="gpt-4o", messages=MSGS, max_tokens=CHUNKS)
 
-    async def aoa_stream():
+    async def aoa_stream(aoa):
         async for _ in await aoa.chat.completions.create(model="gpt-4o", messages=MSGS, max_tokens=CHUNKS,
                                                          stream=True, extra_headers=hdr):
             pass
 
-    async def aan_plain():
+    async def aan_plain(aan):
         await aan.messages.create(model="claude-sonnet-4-5", messages=MSGS, max_tokens=CHUNKS)
 
-    async def aan_stream():
+    async def aan_stream(aan):
         async for _ in await aan.messages.create(model="claude-sonnet-4-5", messages=MSGS, max_tokens=CHUNKS,
                                                  stream=True, extra_headers=hdr):
             pass
@@ -115,16 +120,20 @@ def workloads(base: str):
     return {
         "openai sync": oa_plain, "openai sync stream50": oa_stream,
         "anthropic sync": an_plain, "anthropic sync stream50": an_stream,
-        "openai async": aoa_plain, "openai async stream50": aoa_stream,
-        "anthropic async": aan_plain, "anthropic async stream50": aan_stream,
+        "openai async": (aoa_client, aoa_plain), "openai async stream50": (aoa_client, aoa_stream),
+        "anthropic async": (aan_client, aan_plain), "anthropic async stream50": (aan_client, aan_stream),
     }, {"openai": first_chunk_openai, "anthropic": first_chunk_anthropic}
 
 
 def cpu_per_call(fn, n: int) -> float:
-    if asyncio.iscoroutinefunction(fn):
+    if isinstance(fn, tuple):  # (client factory, coroutine function): one client per event loop
+        make, coro = fn
+
         async def loop():
+            client = make()
             for _ in range(n):
-                await fn()
+                await coro(client)
+            await client.close()
 
         t0 = time.process_time()
         asyncio.run(loop())
@@ -141,8 +150,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="alternating baseline/instrumented blocks")
     args = ap.parse_args()
 
+    warnings.simplefilter("ignore", DeprecationWarning)  # model deprecation notices of the SDKs
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+                              stderr=subprocess.DEVNULL, text=True)
     base = server.stdout.readline().strip()
     try:
         tp = TracerProvider()

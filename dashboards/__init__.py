@@ -1,0 +1,1 @@
+"""Grafana dashboards as code (grafanalib): ``inferops dashboards build --out DIR``; see docs/dashboards.md."""

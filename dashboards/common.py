@@ -15,7 +15,7 @@ grafanalib 0.7.1 gaps handled here (see FACTS.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from grafanalib.core import (
     BarGauge,
@@ -176,7 +176,6 @@ class Layout:
     x: int = 0
     y: int = 0
     row_h: int = 0
-    _placed: list[Panel] = field(default_factory=list)
 
     def pos(self, w: int, h: int) -> GridPos:
         if self.x + w > 24:

@@ -449,8 +449,13 @@ class Attr:
     REQUESTED_MODEL: Final = "inferops.request.model_requested"
     """Model the caller asked for, when routing or a budget downgrade changed it."""
     ROUTING_RULE: Final = "inferops.routing.rule"
+    """Name of the routing rule that matched the call (also set in dry-run mode)."""
     ROUTING_SAVINGS: Final = "inferops.routing.savings"
     """USD saved by routing this call (requested model's price minus routed model's)."""
+    ROUTING_DRY_RUN: Final = "inferops.routing.dry_run"
+    """True when the matching routing rule is in dry-run mode: decided and recorded, the request was not changed."""
+    ROUTING_TARGET_MODEL: Final = "inferops.routing.target_model"
+    """Model a dry-run routing rule would have sent the call to."""
     BUDGET_ACTION: Final = "inferops.budget.action"
     BUDGET_NAME: Final = "inferops.budget.name"
     PARSE_ERROR: Final = "inferops.parse_error"
@@ -558,6 +563,12 @@ class Metrics:
     ROUTING_SAVINGS: Final = Metric(
         "inferops.routing.savings.usd", "counter", "{USD}",
         "US dollars saved by routing: requested model's price minus routed model's price for the actual tokens.",
+        labels=(*CALL_LABELS, Label.REQUESTED_MODEL, Label.ROUTED_MODEL),
+    )
+    ROUTING_POTENTIAL_SAVINGS: Final = Metric(
+        "inferops.routing.potential_savings.usd", "counter", "{USD}",
+        "US dollars dry-run routing rules would have saved: the served model's price minus the rule's "
+        "target model's price for the actual tokens (nothing was changed).",
         labels=(*CALL_LABELS, Label.REQUESTED_MODEL, Label.ROUTED_MODEL),
     )
     BUDGET_ACTIONS: Final = Metric(
@@ -724,6 +735,12 @@ class RecordingRules:
         f"budget:{_COST_BASE}:burn_rate",
         "Spend rate over `window` divided by the rate that exactly uses the budget over its period.",
         (*BUDGET_SERIES_LABELS, Label.WINDOW))
+    BUDGET_PERIOD_ID: Final = RecordingRule(
+        "budget:inferops_budget_period:id",
+        "Number of the budget's current calendar period (month 1-12 or day since 1970, in its timezone); "
+        "the period-to-date accumulator resets when it changes.", BUDGET_SERIES_LABELS)
+    UTC_MONTH_ID: Final = RecordingRule(
+        "inferops:utc_month:id", "Current calendar month (1-12, UTC); resets the team/project month to date.")
     BUDGET_AMOUNT: Final = RecordingRule(
         "budget:inferops_budget_usd:amount", "The budget's amount in USD for its period.",
         BUDGET_SERIES_LABELS)

@@ -132,14 +132,22 @@ class Runtime:
             info.new_body = None
         who = self.resolver.resolve(tagged, info.user)
         call = Call(self, adapter, info, who, request, hooks)
-        decision = self._enforce(call)
-        new_body = info.new_body
-        if decision is not None:
-            new_body = self._downgrade(call, decision, new_body if new_body is not None else body)
-        if new_body is not None and new_body != body:
-            _replace_body(request, new_body, hooks.byte_stream)
-        if info.injected_stream_usage:
-            headers["Accept-Encoding"] = "identity"
+        try:
+            decision = self._enforce(call)
+            new_body = info.new_body
+            if decision is not None:
+                downgraded = self._downgrade(call, decision, new_body if new_body is not None else body)
+                if downgraded is not None:
+                    new_body = downgraded
+            if new_body is not None and new_body != body:
+                _replace_body(request, new_body, hooks.byte_stream)
+            if info.injected_stream_usage:
+                headers["Accept-Encoding"] = "identity"
+        except BudgetExceededError:
+            raise
+        except Exception:
+            call.abort()
+            raise
         return call
 
     def _may_inject(self, url) -> bool:
@@ -294,6 +302,15 @@ class Call:
     def transport_error(self, exc: BaseException) -> None:
         """send() raised (connection error, timeout, interrupted non-streamed body...)."""
         self._finish(None, type(exc).__qualname__)
+
+    def abort(self) -> None:
+        """inferops failed while preparing the request: end the span, the call goes out unobserved."""
+        if not self._done:
+            self._done = True
+            try:
+                self.span.end()
+            except Exception:
+                pass
 
     def blocked(self, error_type: str) -> None:
         """Budget enforcement stopped the call before it left: end the span, count no request."""

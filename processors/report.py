@@ -399,7 +399,7 @@ class ReportRow:
             "kind": self.kind,
             **self.key,
             "cost_usd": None if c.unpriced_only else round(c.cost_usd, 9),
-            "share": None if self.share is None else round(self.share, 6),
+            "share": None if self.share is None or c.unpriced_only else round(self.share, 6),
             "tokens": int(round(c.total_tokens)),
             "input_tokens": int(round(c.input_tokens)),
             "output_tokens": int(round(c.output_tokens)),
