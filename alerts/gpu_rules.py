@@ -334,7 +334,7 @@ def _annotations(config: GPUConfig, summary: str, description: str) -> dict[str,
 def alert_rules(config: GPUConfig, *, for_overrides: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """``InferopsGPUIdleSpend`` and one ``InferopsSelfHostedCostAboveAPI`` per compared model."""
     overrides = dict(for_overrides or {})
-    if not any(True for _ in config.prices):
+    if not config.prices:
         return []
     idle = config.idle
     group = (L.CLUSTER, L.NAMESPACE, L.POD, *OWNER)

@@ -233,7 +233,7 @@ def cmd_advise(args: argparse.Namespace) -> int:
     import time
 
     from .advise import advice_table, advise
-    from .report import Period, parse_duration, parse_time
+    from .report import Period, iso, parse_duration, parse_time
 
     try:
         end = parse_time(args.at, "--at") if args.at else float(int(time.time()))
@@ -244,15 +244,9 @@ def cmd_advise(args: argparse.Namespace) -> int:
     cube = _cube(args, period)
     advice = advise(cube, engine, catalog_file=settings.catalog_file, top=args.top, per_group=args.per_model)
     if args.format == "json":
-        sys.stdout.write(json.dumps({"window": {"start": advise_iso(period.start), "end": advise_iso(period.end)},
+        sys.stdout.write(json.dumps({"window": {"start": iso(period.start), "end": iso(period.end)},
                                      "currency": "USD", "projection_days": 30,
                                      "advice": [a.as_dict() for a in advice]}, indent=2) + "\n")
     else:
         sys.stdout.write(advice_table(advice, cube))
     return 0
-
-
-def advise_iso(ts: float) -> str:
-    from .report import iso
-
-    return iso(ts)

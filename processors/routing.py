@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from inferops.names import ATTRIBUTION_LABELS, Provider
-from inferops.yamlfile import ConfigError, LineDict, LineList, describe, fail, load_file
+from inferops.yamlfile import ConfigError, LineList, describe, fail, load_file
 
 from .catalog import model_candidates, normalize_provider
 from .usage import UsageRecord
@@ -357,3 +357,43 @@ def estimate_input_tokens(body: Any) -> int:
 
     walk(body)
     return math.ceil(chars / 4)
+
+
+class RoutingMetrics:
+    """The routing counters of the names contract, recorded after pricing.
+
+    ``Metrics.ROUTING_SAVINGS`` for rewritten calls (requested model's price
+    minus the routed model's, for the tokens the routed model actually used);
+    ``Metrics.ROUTING_POTENTIAL_SAVINGS`` for dry-run decisions (the served
+    model's price minus the rule target's, same tokens). Only positive
+    amounts are added (counters cannot go down); the value, whatever its
+    sign, is returned for the ``inferops.routing.savings`` span attribute.
+    """
+
+    def __init__(self, meter, guard=None):
+        from inferops.names import Metrics
+
+        def create(m):
+            return meter.create_counter(m.otel_name, unit=m.unit, description=m.description)
+
+        self.saved = create(Metrics.ROUTING_SAVINGS)
+        self.potential = create(Metrics.ROUTING_POTENTIAL_SAVINGS)
+        self.guard = guard
+
+    def record(self, engine, decision: RouteDecision, usage: UsageRecord, *, requested_model: str,
+               requested_provider: str, labels: dict[str, str]) -> float | None:
+        """Price both sides, add the positive savings with ``labels`` (the call's labels), return the figure."""
+        from inferops.names import Label
+
+        if decision.dry_run:
+            target = counterfactual(usage, decision.target_model, decision.target_provider or usage.provider)
+            value = savings(engine, usage, target)
+            counter, requested, routed = self.potential, usage.model, decision.target_model
+        else:
+            value = savings(engine, counterfactual(usage, requested_model, requested_provider), usage)
+            counter, requested, routed = self.saved, requested_model, decision.target_model
+        if value is not None and value > 0:
+            g = self.guard or (lambda _label, v: v)
+            counter.add(value, {**labels, Label.REQUESTED_MODEL: g(Label.REQUESTED_MODEL, requested),
+                                Label.ROUTED_MODEL: g(Label.ROUTED_MODEL, routed)})
+        return value

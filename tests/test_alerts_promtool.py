@@ -47,7 +47,7 @@ def _run(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Calendar month / day accumulators and the month-end forecast ($1 per second, 4-minute steps)
+# Calendar month / day accumulators and the month-end forecast ($1 per second, hourly steps)
 # ---------------------------------------------------------------------------------------------
 
 MONTH_BUDGETS = f"""
@@ -86,11 +86,11 @@ def _ptd(budget: str, period: str, value: float) -> dict:
 
 
 def test_month_to_date_resets_at_the_boundary_and_forecast_matches_hand_figures(tmp_path):
-    opts = RuleOptions(eval_interval="4m", rate_window="8m", forecast_window="1h", burn_windows=(),
+    opts = RuleOptions(eval_interval="1h", rate_window="2h", forecast_window="2h", burn_windows=(),
                        ).with_for({AlertName.FORECAST: "0s"})
-    # +$240 every 4 minutes = $1/s; 800h of data covers the 744h boundary.
+    # +$3,600 every hour = $1/s; 760h of data covers the 744h boundary.
     series = [{"series": 'inferops_cost_usd_total{team="a",project="p",model="m",cost_type="input"}',
-               "values": "100000+240x12050"}]
+               "values": "100000+3600x760"}]
     mtd = 'team_project:inferops_cost_usd:month_to_date{team="a",project="p"}'
 
     def e(expr, t, samples):
@@ -99,49 +99,48 @@ def test_month_to_date_resets_at_the_boundary_and_forecast_matches_hand_figures(
     forecast_labels = ('budget:inferops_cost_usd:period_forecast{budget="m-utc",team="a",project="all",'
                        'period="calendar_month"}')
     tests = [{
-        "interval": "4m",
+        "interval": "1h",
         "input_series": series,
         "promql_expr_test": [
-            # First evaluation with two samples: rate extrapolates to the window start -> exactly $240.
-            e('budget:inferops_cost_usd:period_to_date{budget="m-utc"}', "4m", [_ptd("m-utc", "calendar_month", 240)]),
-            # Day boundary (UTC): 00:00 of Jan 2 still closes Jan 1 = $86,400; next step starts again.
+            # First evaluation with two samples: rate extrapolates to the window start -> exactly $3,600.
+            e('budget:inferops_cost_usd:period_to_date{budget="m-utc"}', "1h", [_ptd("m-utc", "calendar_month", 3600)]),
+            # Day boundary (UTC): 00:00 of Jan 2 still closes Jan 1 = $86,400; the next hour starts again.
             e('budget:inferops_cost_usd:period_to_date{budget="d-utc"}', "24h", [_ptd("d-utc", "calendar_day", 86400)]),
-            e('budget:inferops_cost_usd:period_to_date{budget="d-utc"}', "24h4m", [_ptd("d-utc", "calendar_day", 240)]),
+            e('budget:inferops_cost_usd:period_to_date{budget="d-utc"}', "25h", [_ptd("d-utc", "calendar_day", 3600)]),
             # Month-end forecast on Jan 11 00:00: $864,000 spent + $1/s x 21 days left = $2,678,400.
             e('budget:inferops_cost_usd:period_forecast{budget="m-utc"}', "240h",
               [{"labels": forecast_labels, "value": 2678400}]),
             # UTC: all of January is 31 x 86,400 = $2,678,400 at Feb 1 00:00; then February starts.
             e('budget:inferops_cost_usd:period_to_date{budget="m-utc"}', "744h",
               [_ptd("m-utc", "calendar_month", 2678400)]),
-            e('budget:inferops_cost_usd:period_to_date{budget="m-utc"}', "744h4m", [_ptd("m-utc", "calendar_month", 240)]),
-            e(mtd, "744h", [{"labels": mtd.replace("{", "{").replace("}", "}"), "value": 2678400}]),
-            e(mtd, "744h4m", [{"labels": mtd, "value": 240}]),
+            e('budget:inferops_cost_usd:period_to_date{budget="m-utc"}', "745h", [_ptd("m-utc", "calendar_month", 3600)]),
+            e(mtd, "744h", [{"labels": mtd, "value": 2678400}]),
+            e(mtd, "745h", [{"labels": mtd, "value": 3600}]),
             # UTC+01:00: February begins at Jan 31 23:00 UTC (743h).
             e('budget:inferops_cost_usd:period_to_date{budget="m-cet"}', "743h",
               [_ptd("m-cet", "calendar_month", 743 * 3600)]),
-            e('budget:inferops_cost_usd:period_to_date{budget="m-cet"}', "743h4m", [_ptd("m-cet", "calendar_month", 240)]),
+            e('budget:inferops_cost_usd:period_to_date{budget="m-cet"}', "744h", [_ptd("m-cet", "calendar_month", 3600)]),
             e('budget:inferops_cost_usd:period_ratio{budget="m-utc"}', "500h",
               [{"labels": 'budget:inferops_cost_usd:period_ratio{budget="m-utc",team="a",project="all",'
                           'period="calendar_month"}', "value": 0.9}]),
         ],
         "alert_rule_test": [
-            # rate(1h) with n samples of 4m: (240n + 120)/3600 per second (half a step extrapolated).
-            # 40m: 2400 + 0.7 x 2,676,000 = $1,875,600 < $2M; 44m: 2640 + (2760/3600) x 2,675,760 = $2,054,056.
-            {"eval_time": "40m", "alertname": AlertName.FORECAST, "exp_alerts": []},
-            {"eval_time": "44m", "alertname": AlertName.FORECAST, "exp_alerts": [{
+            # 0h: nothing spent, no rate yet -> forecast $0. 1h: $3,600 + $1/s x (2,678,400 - 3,600) s.
+            {"eval_time": "0h", "alertname": AlertName.FORECAST, "exp_alerts": []},
+            {"eval_time": "1h", "alertname": AlertName.FORECAST, "exp_alerts": [{
                 "exp_labels": {"budget": "m-utc", "team": "a", "project": "all", "severity": "warning",
                                "period": "calendar_month"},
                 "exp_annotations": {
                     "summary": "Budget m-utc forecast to overrun $2,000,000.00",
-                    "description": "At the spend rate of the last 1h, Team a will have spent $2.054M by the end of "
+                    "description": "At the spend rate of the last 2h, Team a will have spent $2.678M by the end of "
                                    "the period, above the $2,000,000.00 budget \"m-utc\" (team=a; calendar month "
-                                   "(UTC)); spent so far: $2.64k.",
+                                   "(UTC)); spent so far: $3.6k.",
                     "runbook_url": f"{RUNBOOK}#inferopsbudgetforecastexceeded",
                     "dashboard_url": f"{DASH}?var-team=a",
                 }}]},
         ],
     }]
-    _write(tmp_path, MONTH_BUDGETS, opts, tests, "4m")
+    _write(tmp_path, MONTH_BUDGETS, opts, tests, "1h")
     _run(tmp_path)
 
 
@@ -316,9 +315,9 @@ def test_burn_rate_series_matches_hand_figures(tmp_path):
                "values": "1000+1x400"}]
     labels = 'budget:inferops_cost_usd:burn_rate{budget="burn",team="burn",project="all",period="calendar_month",window="%s"}'
     tests = [{"interval": "1m", "input_series": series, "promql_expr_test": [
-        {"expr": 'budget:inferops_cost_usd:burn_rate{window="1h"}', "eval_time": "2h",
+        {"expr": 'budget:inferops_cost_usd:burn_rate{budget="burn",window="1h"}', "eval_time": "2h",
          "exp_samples": [{"labels": labels % "1h", "value": 60}]},
-        {"expr": 'budget:inferops_cost_usd:burn_rate{window="5m"}', "eval_time": "2h",
+        {"expr": 'budget:inferops_cost_usd:burn_rate{budget="burn",window="5m"}', "eval_time": "2h",
          "exp_samples": [{"labels": labels % "5m", "value": 60}]},
     ]}]
     _write(tmp_path, ALERT_BUDGETS, RuleOptions(), tests, "1m")

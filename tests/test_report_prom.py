@@ -19,7 +19,6 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterable
 
 import pytest
 

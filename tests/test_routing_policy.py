@@ -198,3 +198,41 @@ def test_decide_never_raises(policy):
             raise RuntimeError("boom")
 
     assert policy.decide(Broken(), "openai", "chat", "gpt-4o", 10, "") is None
+
+
+def test_routing_metrics_record_savings_and_potential_savings(engine):
+    """Savings land in the contract's counters with the call's labels plus requested/routed model."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from inferops.names import Metrics
+    from inferops.processors.routing import RoutingMetrics
+
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics = RoutingMetrics(provider.get_meter("test"))
+    labels = {"provider": "openai", "model": "gpt-4o-mini", "team": "search"}
+    used = UsageRecord(provider="openai", model="gpt-4o-mini", input_tokens=10_000, cache_read_tokens=2_000,
+                       output_tokens=1_000)
+    value = metrics.record(engine, RouteDecision("faq-to-mini", "gpt-4o-mini", False), used,
+                           requested_model="gpt-4o", requested_provider="openai", labels=labels)
+    assert value == pytest.approx(0.03055, abs=1e-12)
+    # Dry run: gpt-4o served the call; the rule would have sent it to gpt-4o-mini.
+    served = counterfactual(used, "gpt-4o")
+    value = metrics.record(engine, RouteDecision("trial", "gpt-4o-mini", True), served, requested_model="gpt-4o",
+                           requested_provider="openai", labels={**labels, "model": "gpt-4o"})
+    assert value == pytest.approx(0.03055, abs=1e-12)
+    # A rule routing to a pricier model: negative figure, nothing added to the counter.
+    value = metrics.record(engine, RouteDecision("up", "gpt-4o", False), served, requested_model="gpt-4o-mini",
+                           requested_provider="openai", labels=labels)
+    assert value == pytest.approx(-0.03055, abs=1e-12)
+    points = {}
+    for rm in reader.get_metrics_data().resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                for p in m.data.data_points:
+                    points[(m.name, p.attributes["requested_model"], p.attributes["routed_model"])] = p.value
+    assert points == {
+        (Metrics.ROUTING_SAVINGS.otel_name, "gpt-4o", "gpt-4o-mini"): pytest.approx(0.03055, abs=1e-12),
+        (Metrics.ROUTING_POTENTIAL_SAVINGS.otel_name, "gpt-4o", "gpt-4o-mini"): pytest.approx(0.03055, abs=1e-12),
+    }
