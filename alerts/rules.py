@@ -311,7 +311,11 @@ def budget_group(b: Budget, opts: RuleOptions) -> dict[str, Any]:
 
 
 def _money(value: float) -> str:
-    return f"${value:,.2f}"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.6g}"
+
+
+#: Template: a dollar figure, ``humanize``d (1.234k, 2.5M) and plain below $1 (humanize would say 343.3u).
+_VALUE_USD = '{{ if lt $value 1.0 }}{{ printf "%.4g" $value }}{{ else }}{{ $value | humanize }}{{ end }}'
 
 
 def _dashboard_link(b: Budget) -> str:
@@ -338,8 +342,10 @@ def _alert(name: str, expr: str, b: Budget, opts: RuleOptions, severity: str, su
 
 
 def _query_value(promql: str) -> str:
-    """Template snippet: the humanized value of an instant query (Go raw string, so quotes are fine)."""
-    return f"{{{{ with query `{promql}` }}}}{{{{ . | first | value | humanize }}}}{{{{ else }}}}0{{{{ end }}}}"
+    """Template snippet: the dollar value of an instant query (Go raw string, so quotes are fine)."""
+    return (f"{{{{ with query `{promql}` }}}}{{{{ with . | first | value }}}}"
+            '{{ if lt . 1.0 }}{{ printf "%.4g" . }}{{ else }}{{ . | humanize }}{{ end }}'
+            "{{ end }}{{ else }}0{{ end }}")
 
 
 def _alerts(b: Budget, opts: RuleOptions) -> list[dict[str, Any]]:
@@ -353,7 +359,7 @@ def _alerts(b: Budget, opts: RuleOptions) -> list[dict[str, Any]]:
         out.append(_alert(
             AlertName.THRESHOLD, f"{ptd} >= {_num(amount * t / 100)}", b, opts, "warning",
             f"Budget {b.name}: {pct}% of {_money(amount)} spent",
-            f"{who} has spent ${{{{ $value | humanize }}}} of the {_money(amount)} {where}: "
+            f"{who} has spent ${_VALUE_USD} of the {_money(amount)} {where}: "
             f"the {pct}% threshold is crossed.",
             {Label.THRESHOLD: pct}))
     action = b.enforcement.action
@@ -367,14 +373,14 @@ def _alerts(b: Budget, opts: RuleOptions) -> list[dict[str, Any]]:
     out.append(_alert(
         AlertName.EXHAUSTED, f"{ptd} >= {_num(amount)}", b, opts, b.severity,
         f"Budget {b.name} exhausted: {_money(amount)} spent",
-        f"{who} has spent ${{{{ $value | humanize }}}}, the whole {_money(amount)} of {where}. {consequence}"))
+        f"{who} has spent ${_VALUE_USD}, the whole {_money(amount)} of {where}. {consequence}"))
     if b.forecast:
         fc = f"{R.BUDGET_PERIOD_FORECAST.name}{_budget_sel(b)}"
         out.append(_alert(
             AlertName.FORECAST, f"{fc} > {_num(amount)}", b, opts, "warning",
             f"Budget {b.name} forecast to overrun {_money(amount)}",
             f"At the spend rate of the last {opts.forecast_window}, {who} will have spent "
-            f"${{{{ $value | humanize }}}} by the end of the period, above the {_money(amount)} {where}; "
+            f"${_VALUE_USD} by the end of the period, above the {_money(amount)} {where}; "
             f"spent so far: ${_query_value(ptd)}."))
     if b.burn_rate:
         for w in opts.burn_windows:
@@ -401,7 +407,7 @@ def _alerts(b: Budget, opts: RuleOptions) -> list[dict[str, Any]]:
             f"{inc} > {_num(b.spike_factor)} * {baseline}\nand {inc} > {_num(b.spike_min_usd)}",
             b, opts, "warning",
             f"Spend spike in budget {b.name}",
-            f"{who} spent ${{{{ $value | humanize }}}} in the last {sw}, more than {b.spike_factor:g}x the "
+            f"{who} spent ${_VALUE_USD} in the last {sw}, more than {b.spike_factor:g}x the "
             f"trailing {bl} baseline of ${_query_value(baseline)} per {sw} ({where})."))
     unpriced = _sel(UNPRICED, b.selector())
     out.append(_alert(

@@ -343,3 +343,35 @@ def test_example_rules_pass_promtool_check_and_prometheusrule_has_the_same_group
             assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(a["annotations"])
             if a["alert"] not in (AlertName.ABSENT, AlertName.UNPRICED, AlertName.UNATTRIBUTED):
                 assert "humanize" in a["annotations"]["description"]
+
+
+def test_rules_name_only_contract_metrics_labels_and_declared_recording_rules(repo_root):
+    """Every series a rule reads is a contract metric or a declared recording rule; every record is declared."""
+    import re
+
+    from inferops import names
+    from inferops.alerts.budgets import load_budgets
+
+    declared = {r.name for r in names.RecordingRules.all()}
+    metrics = names.all_prom_series_names()
+    labels = names.all_label_names() | {"alertname"}
+    groups = build_groups(load_budgets(repo_root / "alerts" / "data" / "budgets.example.yaml"), RuleOptions())
+    recorded = {r["record"] for g in groups["groups"] for r in g["rules"] if "record" in r}
+    assert recorded <= declared
+    assert recorded >= {r.name for r in names.RecordingRules.all() if r.name.startswith(("budget:", "scope:"))}
+    functions = {"sum", "by", "on", "and", "or", "rate", "increase", "vector", "time", "scalar", "month",
+                 "floor", "days_in_month", "day_of_month", "last_over_time", "avg_over_time", "absent_over_time",
+                 "offset", "with", "query", "first", "value", "humanize"}
+    for g in groups["groups"]:
+        for rule in g["rules"]:
+            expr = re.sub(r'"[^"]*"', '""', rule["expr"])  # drop label values
+            expr = re.sub(r"\[[0-9a-z]+\]|offset [0-9a-z]+|(?<![A-Za-z0-9_:])[0-9.]+(e-?[0-9]+)?", " ", expr)  # windows, numbers
+            for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr):
+                if token in functions or re.fullmatch(r"[0-9]+[smhdwy]", token):
+                    continue
+                if ":" in token:
+                    assert token in declared, token
+                else:
+                    assert token in metrics or token in labels, (token, rule["expr"])
+            for label in rule.get("labels", {}):
+                assert label in labels, label

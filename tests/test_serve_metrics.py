@@ -82,7 +82,10 @@ def _free_port() -> int:
 
 
 def _query(base: str, expr: str) -> list:
+    """Result of an instant query; [] while Prometheus is still starting (it answers 503 then)."""
     status, body = get(f"{base}/api/v1/query?query={urllib.parse.quote(expr)}")
+    if status == 503:
+        return []
     assert status == 200, body
     return json.loads(body)["data"]["result"]
 

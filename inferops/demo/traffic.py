@@ -226,6 +226,9 @@ class TrafficGenerator:
             self._stop.wait(rng.uniform(0, 2 * self.think_s))
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop the workers (each finishes its call in flight) and close the clients; idempotent."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         deadline = time.monotonic() + timeout
         for t in self._threads:

@@ -29,47 +29,35 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from inferops.names import CURRENCY, Attr, CostSource, CostType, GenAI, PricingStatus
+from inferops.names import CURRENCY, OVERFLOW_VALUE, Attr, CostSource, CostType, GenAI, PricingStatus
 
 from ..engine import CostEngine, CostResult
-from ..recorder import Attribution, CostRecorder
+from ..recorder import Attribution, CallSample, CostRecorder
 from ..usage import UsageRecord
 from .extract import (
     TELEMETRY_SDK_NAME,
+    USAGE_KEYS,
+    VARYING,
     WANTED,
     AttributionResolver,
-    SpanUsage,
+    SpanShape,
     any_value,
     attributes_of,
-    extract,
-    has_usage,
+    existing_cost_of,
+    shape_of,
+    ttfc_of,
+    usage_of,
 )
 
 _STATUS_ERROR = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
-_SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 _DOUBLE = struct.Struct("<d")
 _COST_ATTR = {c: f"{Attr.COST_PREFIX}{c}" for c in CostType.ALL}
-
-
-@dataclass(slots=True)
-class MetricCall:
-    """One span's metric samples, recorded on commit."""
-
-    usage: UsageRecord
-    cost: CostResult | None
-    who: Attribution
-    provider: str
-    model: str
-    operation: str
-    outcome: str
-    stream: bool
-    semconv: dict[str, str]
-    duration_s: float | None
-    ttfc_s: float | None
-    span_context: trace.SpanContext | None
+#: AnyValue oneof fields read directly (arrays and kvlists go through :func:`any_value`).
+_SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
+#: Bounds of the per-enricher memos (cleared when full: they only save work).
+_MEMO_MAX = 4096
 
 
 @dataclass(slots=True)
@@ -80,15 +68,8 @@ class BatchResult:
     genai_spans: int = 0
     #: (pricing_status, cost source) -> spans enriched
     priced: Counter = field(default_factory=Counter)
-    calls: list[MetricCall] = field(default_factory=list)
-
-
-def _span_context(span) -> trace.SpanContext | None:
-    if len(span.trace_id) != 16 or len(span.span_id) != 8:
-        return None
-    ctx = trace.SpanContext(int.from_bytes(span.trace_id, "big"), int.from_bytes(span.span_id, "big"),
-                            is_remote=True, trace_flags=_SAMPLED)
-    return ctx if ctx.is_valid else None
+    #: Metric samples of the spans to count, recorded by :meth:`Enricher.commit`.
+    calls: list[CallSample] = field(default_factory=list)
 
 
 def _varint(n: int) -> bytes:
@@ -105,6 +86,7 @@ def _varint(n: int) -> bytes:
 
 _KEY_PREFIX: dict[str, bytes] = {}
 _STR_KV: dict[tuple[str, str], bytes] = {}
+_DOUBLE_KV: dict[str, bytes] = {}
 
 
 def _key_prefix(key: str) -> bytes:
@@ -134,7 +116,7 @@ def _encode_attr(key: str, value: Any) -> bytes:
     elif isinstance(value, bool):
         anyv = b"\x10\x01" if value else b"\x10\x00"
     elif isinstance(value, float):
-        anyv = b"\x21" + _DOUBLE.pack(value)
+        return _double_prefix(key) + _DOUBLE.pack(value)
     elif isinstance(value, int):
         anyv = b"\x18" + _varint(value & 0xFFFFFFFFFFFFFFFF)
     else:
@@ -144,6 +126,24 @@ def _encode_attr(key: str, value: Any) -> bytes:
     if isinstance(value, str) and len(_STR_KV) < 65536:
         _STR_KV[(key, value)] = out
     return out
+
+
+def _double_prefix(key: str) -> bytes:
+    """Everything of a double-valued attribute entry but its 8 value bytes (the same for every value)."""
+    p = _DOUBLE_KV.get(key)
+    if p is None:
+        kv_len = len(_key_prefix(key)) + 2 + 9  # key, value tag + length, double tag + 8 bytes
+        p = b"\x4a" + _varint(kv_len) + _key_prefix(key) + b"\x12\x09\x21"
+        if len(_DOUBLE_KV) < 4096:
+            _DOUBLE_KV[key] = p
+    return p
+
+
+_METRICS_RECORDED_KV = _encode_attr(Attr.METRICS_RECORDED, True)
+_UNATTRIBUTED_KV = _encode_attr(Attr.UNATTRIBUTED, True)
+_USAGE_COST_KV = _double_prefix(GenAI.USAGE_COST)
+_COST_TOTAL_KV = _double_prefix(Attr.COST_TOTAL)
+_COST_COMPONENT_KV = {c: _double_prefix(k) for c, k in _COST_ATTR.items()}
 
 
 def _add(span, key: str, value: Any) -> None:
@@ -157,8 +157,45 @@ def _remove(span, key: str) -> None:
             del attrs[i]
 
 
+class _Plan:
+    """What spans of one shape have in common, worked out once (see :class:`.extract.SpanShape`)."""
+
+    __slots__ = ("shape", "who", "attribution_kv", "metrics_recorded", "priced_in_process", "semconv",
+                 "blocks")
+
+    def __init__(self, shape: SpanShape, who: Attribution, attribution_attrs: dict[str, str],
+                 metrics_recorded: bool, priced_in_process: bool):
+        self.shape = shape
+        self.who = who
+        #: The attribution attributes to add, pre-encoded.
+        self.attribution_kv = b"".join(_encode_attr(k, v) for k, v in attribution_attrs.items()) + \
+            (_UNATTRIBUTED_KV if who.unattributed else b"")
+        self.metrics_recorded = metrics_recorded
+        self.priced_in_process = priced_in_process
+        sem = {GenAI.OPERATION_NAME: shape.operation, GenAI.PROVIDER_NAME: shape.provider}
+        if shape.request_model:
+            sem[GenAI.REQUEST_MODEL] = shape.request_model
+        if shape.response_model:
+            sem[GenAI.RESPONSE_MODEL] = shape.response_model
+        if shape.server_address:
+            sem[GenAI.SERVER_ADDRESS] = shape.server_address
+        if shape.error_type:
+            sem[GenAI.ERROR_TYPE] = shape.error_type
+        #: GenAI semconv attributes of the semconv histograms (guarded on commit).
+        self.semconv = sem
+        #: (status, source, catalog key, catalog version, tier, has total) -> the string attributes, encoded.
+        self.blocks: dict[tuple, bytes] = {}
+
+
 class Enricher:
-    """Prices spans of export requests; thread-safe (the engine and recorder are)."""
+    """Prices spans of export requests; thread-safe (the engine and recorder are; memos only grow or clear).
+
+    The per-span work is kept to what differs between spans: one pass over the
+    span's attributes keeps only the keys that matter (:data:`.extract.WANTED`),
+    everything derived from the span's *shape* (provider, model, attribution,
+    label values, encoded string attributes) is memoised per distinct shape, and
+    the new attributes are appended as pre-encoded protobuf bytes in one C call.
+    """
 
     def __init__(self, engine: CostEngine, recorder: CostRecorder | None, attribution: AttributionResolver,
                  *, reprice: bool = False):
@@ -166,128 +203,180 @@ class Enricher:
         self.recorder = recorder
         self.attribution = attribution
         self.reprice = reprice
-        self._wanted = WANTED | attribution.span_keys
+        #: wanted key -> True when it describes the shape, False when it varies per call.
+        self._kinds: dict[str, bool] = {k: k not in VARYING for k in WANTED | attribution.span_keys}
+        self._plans: dict[tuple, _Plan] = {}
+        self._semconv_guarded: dict[tuple, dict[str, str]] = {}
 
     # -- processing ---------------------------------------------------------------------
 
     def process(self, req: ExportTraceServiceRequest) -> BatchResult:
         result = BatchResult()
-        wanted = self._wanted
+        kinds = self._kinds
+        usage_keys = USAGE_KEYS
+        scalars = _SCALARS
+        plans = self._plans
+        n = 0
         for rs in req.resource_spans:
             res_attrs = attributes_of(rs.resource.attributes)
             defaults = self.attribution.resource_defaults(res_attrs)
+            dkey = tuple(defaults.items())
             openlit_resource = str(res_attrs.get(TELEMETRY_SDK_NAME, "")).lower() == "openlit"
             for ss in rs.scope_spans:
                 is_openlit = openlit_resource or ss.scope.name.lower().startswith("openlit")
                 for span in ss.spans:
-                    result.spans += 1
+                    n += 1
                     attrs = {}
+                    shape_items = [dkey, is_openlit]
+                    usage = False
                     for kv in span.attributes:
                         k = kv.key
-                        if k in wanted:
-                            attrs[k] = any_value(kv.value)
-                    if not has_usage(attrs):
+                        kind = kinds.get(k)
+                        if kind is None:
+                            continue
+                        v = kv.value
+                        which = v.WhichOneof("value")
+                        value = getattr(v, which) if which in scalars else any_value(v)
+                        attrs[k] = value
+                        if kind:
+                            shape_items.append(k)
+                            shape_items.append(value)
+                        elif k in usage_keys:
+                            usage = True
+                    if not usage:
                         continue
-                    result.genai_spans += 1
-                    self._span(span, attrs, defaults, is_openlit, result)
+                    status_error = span.status.code == _STATUS_ERROR
+                    shape_items.append(status_error)
+                    key = tuple(shape_items)
+                    plan = plans.get(key)
+                    if plan is None:
+                        plan = self._plan(attrs, defaults, is_openlit, status_error)
+                        if len(plans) >= _MEMO_MAX:
+                            plans.clear()
+                        plans[key] = plan
+                    self._span(span, attrs, plan, result)
+        result.spans = n
         return result
 
-    def _span(self, span, attrs: dict, defaults: dict, is_openlit: bool, result: BatchResult) -> None:
-        end_ns = span.end_time_unix_nano
-        su = extract(attrs, timestamp=end_ns / 1e9 if end_ns else None, is_openlit=is_openlit,
-                     status_error=span.status.code == _STATUS_ERROR)
-        if su is None:
-            return
-        metrics_recorded = attrs.get(Attr.METRICS_RECORDED) is True or \
-            str(attrs.get(Attr.METRICS_RECORDED, "")).lower() == "true"
+    def _plan(self, attrs: dict, defaults: dict, is_openlit: bool, status_error: bool) -> _Plan:
+        shape = shape_of(attrs, is_openlit=is_openlit, status_error=status_error)
+        mr = attrs.get(Attr.METRICS_RECORDED)
+        metrics_recorded = mr is True or str(mr if mr is not None else "").lower() == "true"
         who, attribution_attrs = self.attribution.resolve(attrs, defaults)
-        if Attr.COST_STATUS in attrs:  # priced in process: attributes stay as they are
-            if metrics_recorded:
+        return _Plan(shape, who, attribution_attrs, metrics_recorded, Attr.COST_STATUS in attrs)
+
+    def _span(self, span, attrs: dict, plan: _Plan, result: BatchResult) -> None:
+        end_ns = span.end_time_unix_nano
+        usage = usage_of(plan.shape, attrs, timestamp=end_ns / 1e9 if end_ns else None)
+        if usage is None:
+            return
+        result.genai_spans += 1
+        if plan.priced_in_process:  # priced in process: attributes stay as they are
+            if plan.metrics_recorded:
                 return
             cost = _cost_from_attrs(attrs)
+            extra = b""
         else:
-            cost, source = self._price(span, su, attribution_attrs, who)
+            cost, source, extra = self._price(span, usage, attrs, plan)
             result.priced[(cost.status, source)] += 1
-        if metrics_recorded:
+        if plan.metrics_recorded:
+            if extra:
+                span.MergeFromString(extra)
             return
-        _add(span, Attr.METRICS_RECORDED, True)
+        span.MergeFromString(extra + _METRICS_RECORDED_KV)
         if self.recorder is None:
             return
         start_ns = span.start_time_unix_nano
-        sem = {GenAI.OPERATION_NAME: su.operation, GenAI.PROVIDER_NAME: su.provider}
-        if su.request_model:
-            sem[GenAI.REQUEST_MODEL] = su.request_model
-        if su.response_model:
-            sem[GenAI.RESPONSE_MODEL] = su.response_model
-        if su.server_address:
-            sem[GenAI.SERVER_ADDRESS] = su.server_address
-        if su.error_type:
-            sem[GenAI.ERROR_TYPE] = su.error_type
-        model = su.model
-        result.calls.append(MetricCall(
-            su.usage, cost, who, su.provider, model, su.operation, su.outcome, su.stream, sem,
+        tid = span.trace_id
+        sid = span.span_id
+        shape = plan.shape
+        result.calls.append(CallSample(
+            usage, cost, plan.who, shape.provider, shape.model, shape.operation, shape.outcome, shape.stream,
+            plan.semconv,
             (end_ns - start_ns) / 1e9 if end_ns and start_ns and end_ns >= start_ns else None,
-            su.ttfc_s, _span_context(span)))
+            ttfc_of(attrs),
+            int.from_bytes(tid, "big") if len(tid) == 16 else 0,
+            int.from_bytes(sid, "big") if len(sid) == 8 else 0))
 
-    def _price(self, span, su: SpanUsage, attribution_attrs: dict,
-               who: Attribution) -> tuple[CostResult, str]:
-        cost = self.engine.price(su.usage)
+    def _price(self, span, usage, attrs: dict, plan: _Plan) -> tuple[CostResult, str, bytes]:
+        """Price the span; (cost, cost source, the encoded attributes to add)."""
+        cost = self.engine.price(usage)
         source = CostSource.INFEROPS
-        kept = su.existing_cost is not None and not self.reprice
+        existing = existing_cost_of(attrs)
+        kept = existing is not None and not self.reprice
         if kept:
-            cost = _keep_span_cost(cost, su)
+            cost = _keep_span_cost(cost, usage, existing)
             source = CostSource.SPAN
-        elif su.existing_cost is not None:
+        elif existing is not None:
             _remove(span, GenAI.USAGE_COST)
+        pack = _DOUBLE.pack
+        parts = []
+        total = cost.total
+        if total is not None:
+            t = pack(float(total))
+            if not kept:
+                parts.append(_USAGE_COST_KV + t)
+            parts.append(_COST_TOTAL_KV + t)
+            for ctype, usd in cost.components.items():
+                if usd:
+                    parts.append(_COST_COMPONENT_KV[ctype] + pack(float(usd)))
+        bkey = (cost.status, source, cost.catalog_key, cost.catalog_version, cost.service_tier, total is not None)
+        block = plan.blocks.get(bkey)
+        if block is None:
+            block = self._block(cost, source, plan)
+            if len(plan.blocks) < 64:
+                plan.blocks[bkey] = block
+        parts.append(block)
+        return cost, source, b"".join(parts)
+
+    def _block(self, cost: CostResult, source: str, plan: _Plan) -> bytes:
+        """The string attributes of a priced span (the same for every span of a shape and price)."""
         enc = _encode_attr
         parts = []
         if cost.total is not None:
-            if not kept:
-                parts.append(enc(GenAI.USAGE_COST, float(cost.total)))
-            parts.append(enc(Attr.COST_TOTAL, float(cost.total)))
-            for ctype, usd in cost.components.items():
-                if usd:
-                    parts.append(enc(_COST_ATTR[ctype], float(usd)))
             parts.append(enc(Attr.COST_CURRENCY, CURRENCY))
         parts.append(enc(Attr.COST_STATUS, cost.status))
         parts.append(enc(Attr.COST_SOURCE, source))
-        parts.append(enc(Attr.USAGE_SOURCE, su.usage.usage_source))
+        parts.append(enc(Attr.USAGE_SOURCE, plan.shape.usage_source))
         if cost.catalog_key:
             parts.append(enc(Attr.CATALOG_KEY, cost.catalog_key))
         parts.append(enc(Attr.CATALOG_VERSION, cost.catalog_version or self.engine.version))
         if cost.service_tier and cost.service_tier != "standard":
             parts.append(enc(Attr.SERVICE_TIER, cost.service_tier))
-        for key, value in attribution_attrs.items():
-            parts.append(enc(key, value))
-        if who.unattributed:
-            parts.append(enc(Attr.UNATTRIBUTED, True))
-        span.MergeFromString(b"".join(parts))
-        return cost, source
+        parts.append(plan.attribution_kv)
+        return b"".join(parts)
 
     # -- metrics ------------------------------------------------------------------------
 
     def commit(self, result: BatchResult) -> None:
-        """Record the metric samples of an accepted request."""
+        """Record the metric samples of an accepted request (one batch through the recorder)."""
         rec = self.recorder
-        if rec is None:
+        if rec is None or not result.calls:
             return
         guard = rec.guard
+        memo = self._semconv_guarded
         for c in result.calls:
-            sem = {k: guard(k, v) for k, v in c.semconv.items()}
-            rec.record_call(c.usage, c.cost, c.who, provider=c.provider, model=c.model, operation=c.operation,
-                            outcome=c.outcome, stream=c.stream, semconv_attributes=sem,
-                            duration_s=c.duration_s, time_to_first_chunk_s=c.ttfc_s,
-                            span_context=c.span_context)
+            raw = c.semconv_attributes
+            key = tuple(raw.items())
+            sem = memo.get(key)
+            if sem is None:
+                sem = {k: guard(k, v) for k, v in raw.items()}
+                if OVERFLOW_VALUE not in sem.values():  # overflowing values are guarded (counted) each time
+                    if len(memo) >= _MEMO_MAX:
+                        memo.clear()
+                    memo[key] = sem
+            c.semconv_attributes = sem
+        rec.record_calls(result.calls)
 
 
-def _keep_span_cost(ours: CostResult, su: SpanUsage) -> CostResult:
+def _keep_span_cost(ours: CostResult, usage: UsageRecord, existing: float) -> CostResult:
     """The span's own total, broken down like our catalog would (or by tokens if we cannot price it)."""
-    total = float(su.existing_cost or 0.0)
+    total = float(existing)
     if ours.total:
         factor = total / ours.total
         components = {k: v * factor for k, v in ours.components.items()}
     else:
-        buckets = su.usage.token_buckets()
+        buckets = usage.token_buckets()
         tin = buckets["input"] + buckets["cache_read"] + buckets["cache_write"]
         tout = buckets["output"] + buckets["reasoning"]
         n = tin + tout

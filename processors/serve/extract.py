@@ -189,58 +189,114 @@ def _provider(attrs: Mapping[str, Any]) -> str:
     return provider
 
 
-def extract(attrs: Mapping[str, Any], *, timestamp: float | None, is_openlit: bool,
-            status_error: bool) -> SpanUsage | None:
-    """Normalise a span's attributes; ``None`` when it carries no GenAI usage."""
+#: Providers whose OpenLIT spans report input *without* the cache (Anthropic's raw figure).
+_OPENLIT_CACHE_EXCLUSIVE = frozenset({Provider.ANTHROPIC, Provider.BEDROCK, Provider.VERTEX_AI})
+
+#: Attributes whose values differ from call to call (token counts, costs, timings). Every other
+#: wanted attribute describes the call's *shape* (provider, model, operation, attribution...),
+#: which repeats across spans and is worked out once per distinct shape (see :func:`shape_of`).
+VARYING: frozenset[str] = frozenset({
+    *INPUT_KEYS, *OUTPUT_KEYS, *CACHE_READ_KEYS, *CACHE_WRITE_KEYS, *REASONING_KEYS,
+    GenAI.USAGE_COST, GenAI.RESPONSE_TIME_TO_FIRST_CHUNK, Attr.COST_TOTAL,
+    *(f"{Attr.COST_PREFIX}{c}" for c in ("input", "cache_read", "cache_write", "output", "reasoning",
+                                          "audio", "image", "request")),
+})
+#: The attributes whose presence makes a span a GenAI usage span (see :func:`has_usage`).
+USAGE_KEYS: frozenset[str] = frozenset({*INPUT_KEYS, *OUTPUT_KEYS})
+
+
+@dataclass(frozen=True, slots=True)
+class SpanShape:
+    """Everything about a GenAI span except its token counts, costs and timings.
+
+    It depends only on the span's non-:data:`VARYING` attributes (and whether the
+    span comes from OpenLIT, and its error status), so ``inferops serve`` works it
+    out once per distinct shape and reuses it for every span of that shape.
+    """
+
+    provider: str
+    model: str
+    request_model: str
+    response_model: str
+    operation: str
+    service_tier: str
+    usage_source: str
+    stream: bool
+    outcome: str
+    server_address: str
+    error_type: str
+    #: OpenLIT span of a provider whose reported input excludes the cache.
+    cache_exclusive: bool
+
+
+def shape_of(attrs: Mapping[str, Any], *, is_openlit: bool, status_error: bool) -> SpanShape:
+    """The shape of a span (see :class:`SpanShape`) from its attributes."""
+    provider = _provider(attrs)
+    request_model = str(attrs.get(GenAI.REQUEST_MODEL) or "")
+    response_model = str(attrs.get(GenAI.RESPONSE_MODEL) or "")
+    op_raw = attrs.get(GenAI.OPERATION_NAME) or attrs.get(LLM_REQUEST_TYPE) or Operation.CHAT
+    tier_raw = attrs.get(GenAI.RESPONSE_SERVICE_TIER) or attrs.get(GenAI.REQUEST_SERVICE_TIER)
+    source = attrs.get(Attr.USAGE_SOURCE)
+    stream_raw = attrs.get(GenAI.REQUEST_STREAM, attrs.get(LLM_IS_STREAMING))
+    error_type = str(attrs.get(GenAI.ERROR_TYPE) or "")
+    return SpanShape(
+        provider=provider, model=response_model or request_model, request_model=request_model,
+        response_model=response_model, operation=_OPERATIONS.get(str(op_raw).lower(), str(op_raw)),
+        service_tier=_TIERS.get(str(tier_raw).lower(), ServiceTier.STANDARD) if tier_raw else ServiceTier.STANDARD,
+        usage_source=source if source in UsageSource.ALL else UsageSource.PROVIDER,
+        stream=_bool(stream_raw) if stream_raw is not None else False,
+        outcome=Outcome.ERROR if (status_error or error_type) else Outcome.SUCCESS,
+        server_address=str(attrs.get(GenAI.SERVER_ADDRESS) or ""), error_type=error_type,
+        cache_exclusive=is_openlit and provider in _OPENLIT_CACHE_EXCLUSIVE,
+    )
+
+
+def usage_of(shape: SpanShape, attrs: Mapping[str, Any], *, timestamp: float | None) -> UsageRecord | None:
+    """The span's token usage, normalised (cache added back when the input excluded it); ``None`` if none."""
     input_tokens = _first(attrs, INPUT_KEYS)
     output_tokens = _first(attrs, OUTPUT_KEYS)
     if input_tokens is None and output_tokens is None:
         return None
     input_tokens = input_tokens or 0
-    output_tokens = output_tokens or 0
     cache_read = _first(attrs, CACHE_READ_KEYS) or 0
     cache_write = _first(attrs, CACHE_WRITE_KEYS) or 0
-    reasoning = _first(attrs, REASONING_KEYS) or 0
-    provider = _provider(attrs)
     notes: list[str] = []
-    if cache_read or cache_write:
-        exclusive = (is_openlit and provider in (Provider.ANTHROPIC, Provider.BEDROCK, Provider.VERTEX_AI)) \
-            or cache_read + cache_write > input_tokens
-        if exclusive:
-            input_tokens += cache_read + cache_write
-            notes.append("input excluded cached tokens; added back")
-    request_model = str(attrs.get(GenAI.REQUEST_MODEL) or "")
-    response_model = str(attrs.get(GenAI.RESPONSE_MODEL) or "")
-    model = response_model or request_model
-    op_raw = attrs.get(GenAI.OPERATION_NAME) or attrs.get(LLM_REQUEST_TYPE) or Operation.CHAT
-    operation = _OPERATIONS.get(str(op_raw).lower(), str(op_raw))
-    tier_raw = attrs.get(GenAI.RESPONSE_SERVICE_TIER) or attrs.get(GenAI.REQUEST_SERVICE_TIER)
-    tier = _TIERS.get(str(tier_raw).lower(), ServiceTier.STANDARD) if tier_raw else ServiceTier.STANDARD
-    source = attrs.get(Attr.USAGE_SOURCE)
-    usage = UsageRecord(
-        provider=provider, model=model, operation=operation,
-        input_tokens=input_tokens, output_tokens=output_tokens,
-        cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
-        reasoning_tokens=reasoning, service_tier=tier, timestamp=timestamp,
-        usage_source=source if source in UsageSource.ALL else UsageSource.PROVIDER,
-        notes=notes,
+    if (cache_read or cache_write) and (shape.cache_exclusive or cache_read + cache_write > input_tokens):
+        input_tokens += cache_read + cache_write
+        notes.append("input excluded cached tokens; added back")
+    return UsageRecord(
+        provider=shape.provider, model=shape.model, operation=shape.operation, input_tokens=input_tokens,
+        output_tokens=output_tokens or 0, cache_read_tokens=cache_read, cache_write_5m_tokens=cache_write,
+        reasoning_tokens=_first(attrs, REASONING_KEYS) or 0, service_tier=shape.service_tier,
+        timestamp=timestamp, usage_source=shape.usage_source, notes=notes,
     )
-    stream_raw = attrs.get(GenAI.REQUEST_STREAM, attrs.get(LLM_IS_STREAMING))
-    error_type = str(attrs.get(GenAI.ERROR_TYPE) or "")
+
+
+def existing_cost_of(attrs: Mapping[str, Any]) -> float | None:
+    """``gen_ai.usage.cost`` already on the span (another tool's USD figure), if it is a usable number."""
     cost = attrs.get(GenAI.USAGE_COST)
-    existing = None
     if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost == cost and cost >= 0:
-        existing = float(cost)
+        return float(cost)
+    return None
+
+
+def ttfc_of(attrs: Mapping[str, Any]) -> float | None:
     ttfc = attrs.get(GenAI.RESPONSE_TIME_TO_FIRST_CHUNK)
+    return float(ttfc) if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool) else None
+
+
+def extract(attrs: Mapping[str, Any], *, timestamp: float | None, is_openlit: bool,
+            status_error: bool) -> SpanUsage | None:
+    """Normalise a span's attributes; ``None`` when it carries no GenAI usage."""
+    shape = shape_of(attrs, is_openlit=is_openlit, status_error=status_error)
+    usage = usage_of(shape, attrs, timestamp=timestamp)
+    if usage is None:
+        return None
     return SpanUsage(
-        usage=usage, provider=provider, model=model, request_model=request_model,
-        response_model=response_model, operation=operation,
-        stream=_bool(stream_raw) if stream_raw is not None else False,
-        outcome=Outcome.ERROR if (status_error or error_type) else Outcome.SUCCESS,
-        server_address=str(attrs.get(GenAI.SERVER_ADDRESS) or ""),
-        error_type=error_type,
-        ttfc_s=float(ttfc) if isinstance(ttfc, (int, float)) and not isinstance(ttfc, bool) else None,
-        existing_cost=existing, notes=notes,
+        usage=usage, provider=shape.provider, model=shape.model, request_model=shape.request_model,
+        response_model=shape.response_model, operation=shape.operation, stream=shape.stream,
+        outcome=shape.outcome, server_address=shape.server_address, error_type=shape.error_type,
+        ttfc_s=ttfc_of(attrs), existing_cost=existing_cost_of(attrs), notes=usage.notes,
     )
 
 

@@ -208,12 +208,19 @@ def _drop_invalid_spans(req) -> int:
     for rs in req.resource_spans:
         for ss in rs.scope_spans:
             spans = ss.spans
-            for i in range(len(spans) - 1, -1, -1):
-                s = spans[i]
-                if len(s.trace_id) != 16 or len(s.span_id) != 8 or not any(s.trace_id) or not any(s.span_id):
-                    del spans[i]
-                    rejected += 1
+            bad = [i for i, s in enumerate(spans) if not _valid_ids(s.trace_id, s.span_id)]
+            for i in reversed(bad):
+                del spans[i]
+            rejected += len(bad)
     return rejected
+
+
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+
+
+def _valid_ids(trace_id: bytes, span_id: bytes) -> bool:
+    return len(trace_id) == 16 and len(span_id) == 8 and trace_id != _ZERO_TRACE_ID and span_id != _ZERO_SPAN_ID
 
 
 class _Server(ThreadingHTTPServer):
