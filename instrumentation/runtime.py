@@ -548,19 +548,19 @@ class Call:
             sem[GenAI.RESPONSE_MODEL] = response_model
         if self._server:
             sem[GenAI.SERVER_ADDRESS] = self._server
-        dur_attrs = {**sem, GenAI.ERROR_TYPE: error_type} if error_type else sem
         rt.recorder.record_call(
             usage, cost, self.who, provider=info.provider, model=label_model, operation=info.operation,
             outcome=Outcome.ERROR if error_type else Outcome.SUCCESS, stream=bool(info.stream),
-            semconv_attributes=sem, duration_s=None, time_to_first_chunk_s=self._ttfc,
-            span_context=span.get_span_context(),
+            semconv_attributes=sem, duration_s=None if error_type else duration,
+            time_to_first_chunk_s=self._ttfc, span_context=span.get_span_context(),
         )
-        # The duration histogram carries error.type, the others must not: record it apart.
-        token = otel_context.attach(trace.set_span_in_context(span))
-        try:
-            rt.recorder.duration.record(duration, dur_attrs)
-        finally:
-            otel_context.detach(token)
+        if error_type:
+            # Only the duration histogram carries error.type (semconv): record it apart.
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                rt.recorder.duration.record(duration, {**sem, GenAI.ERROR_TYPE: error_type})
+            finally:
+                otel_context.detach(token)
 
     def _estimate(self, usage: UsageRecord | None, parsed: ParsedResponse | None, model: str) -> UsageRecord:
         est = self.rt.estimator

@@ -32,6 +32,10 @@ TEAMS = ("search", "support", "research", "marketing", "platform")
 HAS_STACK = bool(shutil.which("prometheus") and shutil.which("prometheus-alertmanager"))
 
 
+#: The `inferops` command (main() in-process, as the console script runs it).
+INFEROPS = [sys.executable, "-c", "import sys; from inferops.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INFEROPS_", "OTEL_"))}
     env["PYTHONUNBUFFERED"] = "1"
@@ -39,11 +43,11 @@ def _env() -> dict[str, str]:
 
 
 class Demo:
-    """`python -m inferops.cli demo ...` with stdout collected line by line."""
+    """`inferops demo ...` with stdout collected line by line."""
 
     def __init__(self, tmp: Path, *args: str) -> None:
         self.out_dir = tmp / "out"
-        cmd = [sys.executable, "-m", "inferops.cli", "demo", "--out", str(self.out_dir), "--metrics-port", "0",
+        cmd = [*INFEROPS, "demo", "--out", str(self.out_dir), "--metrics-port", "0",
                "--mock-port", "0", "--prometheus-port", "0", "--alertmanager-port", "0", "--refresh", "1", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(),
                                      cwd=tmp)
@@ -102,7 +106,9 @@ def _leftovers(marker: str) -> list[str]:
 
 
 def _port_free(port: int) -> bool:
+    """Nothing listens on ``port`` (SO_REUSEADDR, as servers bind: TIME_WAIT of closed scrapes is fine)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -278,7 +284,7 @@ def test_a_taken_port_names_the_port_and_the_flag(tmp_path: Path):
         port = taken.getsockname()[1]
         for flag in ("--metrics-port", "--mock-port"):
             proc = subprocess.run(
-                [sys.executable, "-m", "inferops.cli", "demo", "--out", str(tmp_path / "out"), "--no-prometheus",
+                [*INFEROPS, "demo", "--out", str(tmp_path / "out"), "--no-prometheus",
                  "--metrics-port", "0", "--mock-port", "0", flag, str(port)],
                 capture_output=True, text=True, env=_env(), timeout=60)
             assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -290,7 +296,7 @@ def test_a_taken_port_names_the_port_and_the_flag(tmp_path: Path):
 def test_with_prometheus_but_no_binaries_is_a_clear_error(tmp_path: Path):
     env = _env()
     env["PATH"] = str(tmp_path)  # no prometheus here
-    proc = subprocess.run([sys.executable, "-m", "inferops.cli", "demo", "--out", str(tmp_path / "out"),
+    proc = subprocess.run([*INFEROPS, "demo", "--out", str(tmp_path / "out"),
                            "--with-prometheus", "--metrics-port", "0", "--mock-port", "0"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 1

@@ -29,6 +29,8 @@ class PortInUse(Exception):
 def check_port(host: str, port: int, flag: str) -> int:
     """Return ``port`` if free on ``host`` (0: a free port is chosen); else raise :class:`PortInUse`."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        # As the servers do: a port in TIME_WAIT is reusable, a port with a listener is not (Linux).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

@@ -245,6 +245,7 @@ class Enricher:
                             usage = True
                     if not usage:
                         continue
+                    result.genai_spans += 1
                     status_error = span.status.code == _STATUS_ERROR
                     shape_items.append(status_error)
                     key = tuple(shape_items)
@@ -270,7 +271,6 @@ class Enricher:
         usage = usage_of(plan.shape, attrs, timestamp=end_ns / 1e9 if end_ns else None)
         if usage is None:
             return
-        result.genai_spans += 1
         if plan.priced_in_process:  # priced in process: attributes stay as they are
             if plan.metrics_recorded:
                 return
