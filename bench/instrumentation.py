@@ -144,10 +144,132 @@ def cpu_per_call(fn, n: int) -> float:
     return (time.process_time() - t0) / n
 
 
+class CriticalPath:
+    """Wall time inferops' own code spends before the caller sees the first chunk of a stream.
+
+    Wall-clock time to first chunk against a local server is noisy (scheduling,
+    delayed ACKs); this sums, per streamed call, the time spent in
+    ``Runtime.begin``, ``Call.enter``, ``Call.response`` and the first
+    ``Call.on_chunk``: exactly what inferops adds in front of the first chunk.
+    """
+
+    def __init__(self):
+        from inferops.instrumentation import runtime
+
+        self.rt, self.samples, self._cur, self._saved = runtime, [], {}, []
+
+    def install(self):
+        Runtime, Call = self.rt.Runtime, self.rt.Call
+        cur = self._cur
+
+        def timed(cls, name, first_only=False):
+            orig = getattr(cls, name)
+            self._saved.append((cls, name, orig))
+
+            def wrapper(obj, *a, **kw):
+                t0 = time.perf_counter()
+                try:
+                    return orig(obj, *a, **kw)
+                finally:
+                    dt = time.perf_counter() - t0
+                    key = id(obj) if isinstance(obj, Call) else "begin"
+                    if name == "begin":
+                        cur["pending"] = dt
+                    elif name == "enter":
+                        cur[key] = cur.pop("pending", 0.0) + dt
+                    elif name == "response":
+                        cur[key] = cur.get(key, 0.0) + dt
+                    elif name == "on_chunk" and key in cur:
+                        self.samples.append(cur.pop(key) + dt)
+            setattr(cls, name, wrapper)
+
+        timed(Runtime, "begin")
+        timed(Call, "enter")
+        timed(Call, "response")
+        timed(Call, "on_chunk")
+
+    def uninstall(self):
+        for cls, name, orig in reversed(self._saved):
+            setattr(cls, name, orig)
+        self._saved.clear()
+
+
+class Tool:
+    """Something that instruments the SDKs and can (normally) be switched off again."""
+
+    name = ""
+    reversible = True
+
+    def on(self) -> None: ...
+
+    def off(self) -> None: ...
+
+
+class Inferops(Tool):
+    name = "inferops"
+
+    def __init__(self, tp, mp, settings):
+        self.inst, self.kw = InferopsInstrumentor(), {"tracer_provider": tp, "meter_provider": mp,
+                                                      "settings": settings}
+
+    def on(self):
+        self.inst.instrument(**self.kw)
+
+    def off(self):
+        self.inst.uninstrument()
+
+
+class OpenLLMetry(Tool):
+    """opentelemetry-instrumentation-openai / -anthropic (Traceloop), spans and metrics on."""
+
+    name = "openllmetry"
+
+    def __init__(self, tp, mp):
+        from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+        self.insts = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+        self.kw = {"tracer_provider": tp, "meter_provider": mp}
+
+    def on(self):
+        for i in self.insts:
+            i.instrument(**self.kw)
+
+    def off(self):
+        for i in self.insts:
+            i.uninstrument()
+
+
+class OpenLIT(Tool):
+    """openlit.init() with a local price file; it cannot be switched off, so it is measured last."""
+
+    name = "openlit"
+    reversible = False
+
+    def __init__(self, tp, mp, pricing_json):
+        self.tp, self.mp, self.pricing_json, self.started = tp, mp, pricing_json, False
+
+    def on(self):
+        if self.started:
+            return
+        import openlit
+        from opentelemetry import metrics, trace
+
+        trace.set_tracer_provider(self.tp)
+        metrics.set_meter_provider(self.mp)
+        openlit.init(pricing_json=self.pricing_json, disable_batch=False, collect_gpu_stats=False,
+                     tracer=self.tp.get_tracer("openlit"), meter=self.mp.get_meter("openlit"))
+        self.started = True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=200, help="calls per block")
     ap.add_argument("--rounds", type=int, default=5, help="alternating baseline/instrumented blocks")
+    ap.add_argument("--peer", choices=["none", "openllmetry", "openlit"], default="none",
+                    help="also measure a peer (install it in this virtualenv first; openlit needs "
+                         "openai<3 and anthropic<1)")
+    ap.add_argument("--pricing-json", default="", help="local price file for openlit (it downloads one otherwise)")
     args = ap.parse_args()
 
     warnings.simplefilter("ignore", DeprecationWarning)  # model deprecation notices of the SDKs
@@ -159,46 +281,81 @@ def main() -> int:
         tp.add_span_processor(BatchSpanProcessor(DropExporter()))
         mp = MeterProvider(metric_readers=[OpenMetricsReader()])
         settings = Settings(provider_endpoints={base + "/openai/v1": "openai", base + "/anthropic": "anthropic"})
-        inst = InferopsInstrumentor()
+        tools: list[Tool] = [Inferops(tp, mp, settings)]
+        if args.peer == "openllmetry":
+            tools.append(OpenLLMetry(tp, mp))
+        elif args.peer == "openlit":
+            tools.append(OpenLIT(tp, mp, args.pricing_json))
         loads, firsts = workloads(base)
-        results = {}
-        for name, fn in loads.items():
-            cpu_per_call(fn, 20)  # warm up both paths
-            inst.instrument(tracer_provider=tp, meter_provider=mp, settings=settings)
-            cpu_per_call(fn, 20)
-            inst.uninstrument()
-            base_s, inst_s = [], []
-            for _ in range(args.rounds):
-                base_s.append(cpu_per_call(fn, args.calls))
-                inst.instrument(tracer_provider=tp, meter_provider=mp, settings=settings)
-                inst_s.append(cpu_per_call(fn, args.calls))
-                inst.uninstrument()
-            results[name] = (statistics.median(base_s), statistics.median(inst_s))
-        ttfc = {}
+        cpu: dict[str, dict[str, list[float]]] = {n: {"none": []} for n in loads}
+        first: dict[str, dict[str, list[float]]] = {n: {"none": []} for n in firsts}
+        for phase in ("reversible", "last"):
+            for name, fn in loads.items():
+                for tool in tools:
+                    if (phase == "reversible") != tool.reversible:
+                        continue
+                    tool.on()
+                    cpu_per_call(fn, 20)  # warm up
+                    tool.off()
+                cpu_per_call(fn, 20)
+                for _ in range(args.rounds):
+                    if phase == "reversible":
+                        cpu[name]["none"].append(cpu_per_call(fn, args.calls))
+                    for tool in tools:
+                        if (phase == "reversible") != tool.reversible:
+                            continue
+                        tool.on()
+                        cpu[name].setdefault(tool.name, []).append(cpu_per_call(fn, args.calls))
+                        tool.off()
+            for name, fn in firsts.items():
+                for _ in range(args.rounds):
+                    if phase == "reversible":
+                        first[name]["none"].extend(fn() for _ in range(args.calls // 4))
+                    for tool in tools:
+                        if (phase == "reversible") != tool.reversible:
+                            continue
+                        tool.on()
+                        first[name].setdefault(tool.name, []).extend(fn() for _ in range(args.calls // 4))
+                        tool.off()
+        crit = CriticalPath()
+        crit.install()
+        tools[0].on()
         for name, fn in firsts.items():
-            b, i = [], []
-            for _ in range(args.rounds):
-                b.extend(fn() for _ in range(args.calls // 4))
-                inst.instrument(tracer_provider=tp, meter_provider=mp, settings=settings)
-                i.extend(fn() for _ in range(args.calls // 4))
-                inst.uninstrument()
-            ttfc[name] = (statistics.median(b), statistics.median(i))
+            for _ in range(args.calls):
+                fn()
+        tools[0].off()
+        crit.uninstall()
         tp.shutdown()
     finally:
         server.stdin.close()
         server.wait(timeout=10)
 
-    print(f"inferops instrumentation overhead ({args.rounds} rounds x {args.calls} calls, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} cpus)\n")
-    print(f"| workload | CPU/call without | CPU/call with | added CPU/call | added % |")
-    print(f"|---|---:|---:|---:|---:|")
-    for name, (b, i) in results.items():
-        print(f"| {name} | {b * 1e6:.0f} us | {i * 1e6:.0f} us | {(i - b) * 1e6:.0f} us | {(i - b) / b * 100:.1f}% |")
+    names = [t.name for t in tools]
+    import openai as _oa, anthropic as _an
+    print(f"instrumentation overhead ({args.rounds} rounds x {args.calls} calls; python {sys.version.split()[0]}, "
+          f"openai {_oa.__version__}, anthropic {_an.__version__}, {os.cpu_count()} cpus)\n")
+    head = " | ".join(f"{n} added" for n in names)
+    ratio = f" | inferops / {names[1]} |" if len(names) > 1 else " |"
+    print(f"| workload | CPU/call uninstrumented | {head}{ratio}")
+    print("|---|---:|" + "---:|" * len(names) + ("---:|" if len(names) > 1 else ""))
+    for name, by in cpu.items():
+        b = statistics.median(by["none"])
+        added = [statistics.median(by[n]) - b for n in names]
+        cells = " | ".join(f"{a * 1e6:.0f} us" for a in added)
+        r = f" | {added[0] / added[1]:.2f}x |" if len(added) > 1 and added[1] > 0 else (" | n/a |" if len(added) > 1 else " |")
+        print(f"| {name} | {b * 1e6:.0f} us | {cells}{r}")
     print()
-    print(f"| stream (50 chunks) | time to first chunk without | with | added |")
-    print(f"|---|---:|---:|---:|")
-    for name, (b, i) in ttfc.items():
-        print(f"| {name} | {b * 1e6:.0f} us | {i * 1e6:.0f} us | {(i - b) * 1e6:.0f} us |")
+    print("| stream (50 chunks) | time to first chunk uninstrumented | " + " | ".join(f"{n} added" for n in names) + " |")
+    print("|---|---:|" + "---:|" * len(names))
+    for name, by in first.items():
+        b = statistics.median(by["none"])
+        print(f"| {name} | {b * 1e6:.0f} us | " + " | ".join(
+            f"{(statistics.median(by[n]) - b) * 1e6:.0f} us" for n in names) + " |")
+    samples = sorted(crit.samples)
+    if samples:
+        print(f"\ninferops code on the path to the first chunk (begin + enter + response + first on_chunk), "
+              f"{len(samples)} streamed calls: median {statistics.median(samples) * 1e6:.0f} us, "
+              f"p90 {samples[int(len(samples) * 0.9)] * 1e6:.0f} us")
     return 0
 
 

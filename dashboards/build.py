@@ -2,18 +2,29 @@
 
 ``build_all()`` returns ``{file name: dashboard JSON dict}``; ``render()`` is the
 exact text written, so the staleness test can compare bytes.
+
+Five dashboards: the four API-cost dashboards of issue 5 (:data:`COST_DASHBOARDS`)
+and "Self-hosted GPU cost" (:data:`GPU_DASHBOARD`, issue 7). The committed GPU
+dashboard is ``gpu_dashboard(None)``; ``build_all(gpu_config)`` tailors it to a
+``gpu:`` configuration (``inferops dashboards build --gpu FILE``).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from grafanalib._gen import DashboardEncoder
 from grafanalib.core import Dashboard
 
-from . import chargeback, drilldown, models, overview
+from . import chargeback, drilldown, gpu, models, overview
+
+if TYPE_CHECKING:
+    from inferops.alerts.gpu_config import GPUConfig
+
+#: File of the "Self-hosted GPU cost" dashboard.
+GPU_DASHBOARD = "inferops-gpu.json"
 
 #: File name -> builder, in the order users meet them.
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -21,7 +32,12 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "inferops-chargeback.json": chargeback.build,
     "inferops-models.json": models.build,
     "inferops-drilldown.json": drilldown.build,
+    GPU_DASHBOARD: gpu.gpu_dashboard,
 }
+
+#: The API-cost dashboards (issue 5): inferops' own metrics, team/project/feature/... filters,
+#: exemplars and Tempo. Rules specific to them are tested on this set only.
+COST_DASHBOARDS: frozenset[str] = frozenset(DASHBOARDS) - {GPU_DASHBOARD}
 
 #: Where the committed JSON lives (package data, importable without installing).
 GENERATED_DIR = Path(__file__).resolve().parent / "generated"
@@ -32,18 +48,23 @@ def to_dict(dashboard: Dashboard) -> dict:
     return json.loads(json.dumps(dashboard.to_json_data(), cls=DashboardEncoder))
 
 
-def build_all() -> dict[str, dict]:
-    return {name: to_dict(builder()) for name, builder in DASHBOARDS.items()}
+def build_all(gpu_config: GPUConfig | None = None) -> dict[str, dict]:
+    """Every dashboard; ``gpu_config`` tailors the GPU dashboard (default: every panel)."""
+    out = {}
+    for name, builder in DASHBOARDS.items():
+        board = gpu.gpu_dashboard(gpu_config) if name == GPU_DASHBOARD and gpu_config else builder()
+        out[name] = to_dict(board)
+    return out
 
 
 def render(data: dict) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def write(out_dir: Path) -> list[Path]:
+def write(out_dir: Path, gpu_config: GPUConfig | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in build_all().items():
+    for name, data in build_all(gpu_config).items():
         path = out_dir / name
         path.write_text(render(data))
         written.append(path)

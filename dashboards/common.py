@@ -57,6 +57,10 @@ UID_OVERVIEW = "inferops-overview"
 UID_CHARGEBACK = "inferops-chargeback"
 UID_MODELS = "inferops-models"
 UID_DRILLDOWN = "inferops-drilldown"
+UID_GPU = "inferops-gpu"
+
+#: Every inferops dashboard title starts with this, so they sort together in Grafana's lists.
+TITLE_PREFIX = "inferops: "
 
 #: Grafana keeps the time range and every variable with these URL macros.
 KEEP_CONTEXT = "${__url_time_range}&${__all_variables}"
@@ -83,7 +87,8 @@ def inputs(with_tempo: bool) -> list[DataSourceInput]:
     return out
 
 
-def _datasource_variable(name: str, label: str, plugin: str, input_name: str) -> dict:
+def datasource_variable(name: str, label: str, plugin: str, input_name: str) -> dict:
+    """A datasource variable whose default is the import input ``${input_name}``."""
     placeholder = f"${{{input_name}}}"
     return {
         "name": name, "label": label, "type": "datasource", "query": plugin,
@@ -118,9 +123,9 @@ _TITLES = {"environment": "Environment", "team": "Team", "project": "Project", "
 
 def variables(with_tempo: bool = False, with_threshold: bool = False) -> Templating:
     """Datasources first, then the chained filters; the drill-down adds Tempo and the threshold."""
-    out = [_datasource_variable(PROM_VAR, "Prometheus", "prometheus", DS_PROMETHEUS)]
+    out = [datasource_variable(PROM_VAR, "Prometheus", "prometheus", DS_PROMETHEUS)]
     if with_tempo:
-        out.append(_datasource_variable(TEMPO_VAR, "Tempo", "tempo", DS_TEMPO))
+        out.append(datasource_variable(TEMPO_VAR, "Tempo", "tempo", DS_TEMPO))
     for label, var in promql.FILTERS:
         out.append(_label_variable(label, var, _TITLES[var]))
     if with_threshold:
@@ -134,13 +139,23 @@ def variables(with_tempo: bool = False, with_threshold: bool = False) -> Templat
     return Templating(list=out)
 
 
-def links() -> list[DashboardLink]:
-    """One dropdown of every inferops dashboard, keeping time range and variables."""
+def dashboard_link(title: str, uid: str, tooltip: str, icon: str = "dashboard") -> DashboardLink:
+    """A link to another inferops dashboard keeping the time range and the variables.
+
+    Variables the target does not define are ignored by Grafana, so the link is
+    safe between dashboards with different filters (cost: team...; GPU: cluster...).
+    """
+    return DashboardLink(title=title, type="link", uri=f"/d/{uid}", includeVars=True, keepTime=True,
+                         icon=icon, tooltip=tooltip)
+
+
+def links(*extra: DashboardLink) -> list[DashboardLink]:
+    """One dropdown of every inferops dashboard, the request drill-down, then ``extra`` links."""
     return [DashboardLink(title="inferops dashboards", type="dashboards", tags=[TAG], asDropdown=True,
                           includeVars=True, keepTime=True, icon="dashboard"),
-            DashboardLink(title="Request drill-down", type="link", uri=f"/d/{UID_DRILLDOWN}",
-                          includeVars=True, keepTime=True, icon="bolt",
-                          tooltip="Most expensive requests and their traces")]
+            dashboard_link("Request drill-down", UID_DRILLDOWN, "Most expensive requests and their traces",
+                           icon="bolt"),
+            *extra]
 
 
 # --------------------------------------------------------------------------
@@ -251,10 +266,11 @@ def bargauge(title: str, description: str, targets: list[dict], unit: str, gp: G
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[Panel], *, with_tempo: bool = False,
-              with_threshold: bool = False, time_from: str = "now-24h") -> Dashboard:
+              with_threshold: bool = False, time_from: str = "now-24h",
+              extra_links: tuple[DashboardLink, ...] = ()) -> Dashboard:
     return Dashboard(
         uid=uid, title=title, description=description, tags=[TAG, "finops", "llm"],
-        panels=panels, templating=variables(with_tempo, with_threshold), links=links(),
+        panels=panels, templating=variables(with_tempo, with_threshold), links=links(*extra_links),
         inputs=inputs(with_tempo), time=Time(time_from, "now"), timezone="browser",
         refresh="1m", schemaVersion=SCHEMA_VERSION, graphTooltip=1, editable=True,
     ).auto_panel_ids()

@@ -11,6 +11,10 @@ the Prometheus datasource is an import input (``${DS_PROMETHEUS}``).
 cannot produce (energy without a power price, the API comparison without a
 ``comparable_api``, engines nobody runs), so every panel of the generated
 dashboard has data once Prometheus runs the generated rules.
+
+``inferops dashboards build`` writes it as ``inferops-gpu.json`` next to the four
+API-cost dashboards: ``gpu_dashboard(None)`` (every panel, vLLM as the engine)
+by default, ``gpu_dashboard(config)`` with ``--gpu FILE``.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from .common import PERCENT, USD, Layout, prom_target
 
 R = RecordingRules
 L = DCGMLabel
-UID = "inferops-gpu"
-TITLE = "Self-hosted GPU cost"
+UID = common.UID_GPU
+TITLE = f"{common.TITLE_PREFIX}Self-hosted GPU cost"
+#: Back to the API spend (the overview links here with ``overview.GPU_LINK``).
+OVERVIEW_LINK = common.dashboard_link("LLM spend overview", common.UID_OVERVIEW,
+                                      "API spend by team, project, feature and model")
 RATE = "$__rate_interval"
 CLUSTER_VAR = "cluster"
 NAMESPACE_VAR = "namespace"
@@ -42,13 +49,7 @@ _DCGM_LEGEND = f"{{{{{L.HOSTNAME}}}}}{{{{{L.HOSTNAME_NEW}}}}} GPU {{{{{L.GPU}}}}
 
 
 def _variables() -> Templating:
-    ds = {
-        "name": common.PROM_VAR, "label": "Prometheus", "type": "datasource", "query": "prometheus",
-        "current": {"selected": True, "text": f"${{{common.DS_PROMETHEUS}}}",
-                    "value": f"${{{common.DS_PROMETHEUS}}}"},
-        "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1, "regex": "",
-        "skipUrlSync": False,
-    }
+    ds = common.datasource_variable(common.PROM_VAR, "Prometheus", "prometheus", common.DS_PROMETHEUS)
 
     def label_var(name: str, title: str, query: str) -> dict:
         return {"name": name, "label": title, "type": "query", "datasource": common.PROM_DS,
@@ -219,7 +220,8 @@ def gpu_dashboard(config: GPUConfig | None = None) -> Dashboard:
         uid=UID, title=TITLE,
         description="GPU cost of self-hosted inference: cost and idle cost by cluster, namespace, node, model "
                     "and team; cost per 1M tokens against the comparable API model; engine throughput and health.",
-        tags=[common.TAG, "finops", "gpu"], panels=panels, templating=_variables(), links=common.links(),
+        tags=[common.TAG, "finops", "gpu"], panels=panels, templating=_variables(),
+        links=common.links(OVERVIEW_LINK),
         inputs=common.inputs(False), time=Time("now-6h", "now"), timezone="browser", refresh="1m",
         schemaVersion=common.SCHEMA_VERSION, graphTooltip=1, editable=True,
     ).auto_panel_ids()

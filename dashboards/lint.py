@@ -5,6 +5,15 @@ queries against the names contract and the grafana/dashboard-linter rules
 (FACTS.md): metric names, label matchers, ``by``/``without``/``on``/
 ``ignoring`` label lists, ``label_replace`` label arguments, and the function
 wrapping each counter selector.
+
+Series a query may name: inferops' own (:mod:`inferops.names`: metrics and
+recording rules) and the external GPU / serving-engine metrics the GPU cost
+dashboard reads (dcgm-exporter, vLLM, NIM, TGI: :mod:`inferops.alerts.gpu_sources`,
+counters from ``EXTERNAL_COUNTERS``). Anything else fails. Labels are checked
+per series: a matcher must name a label of its series, and a ``by()`` /
+``on()`` / ``label_replace`` label must be a contract label or a label of one
+of the series the query names (so a dcgm label is fine next to a dcgm metric,
+and still rejected on a query that only reads ``inferops_*`` counters).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from inferops.alerts import gpu_sources
 from inferops.names import Metric, RecordingRules, all_label_names, all_metrics
 
 _TOKEN = re.compile(r"""
@@ -174,6 +184,39 @@ def _metric_index() -> dict[str, tuple[str, tuple[str, ...]]]:
     return out
 
 
+def _constants(cls: type) -> tuple[str, ...]:
+    return tuple(v for k, v in vars(cls).items() if k.isupper() and isinstance(v, str))
+
+
+#: Labels Prometheus' Kubernetes discovery and the usual relabelling put on a serving-engine pod's
+#: series (the GPU rules join engines to dcgm on namespace/pod; cluster comes from relabelling).
+_ENGINE_TARGET_LABELS = (gpu_sources.DCGMLabel.CLUSTER, gpu_sources.DCGMLabel.NAMESPACE,
+                         gpu_sources.DCGMLabel.POD, gpu_sources.DCGMLabel.CONTAINER)
+
+
+def _external_index() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """series name -> (kind, labels) for the external metrics of :mod:`inferops.alerts.gpu_sources`."""
+    dcgm_labels = _constants(gpu_sources.DCGMLabel)
+    with_model = (gpu_sources.ENGINE_MODEL_LABEL, *_ENGINE_TARGET_LABELS)
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for cls, labels in ((gpu_sources.DCGM, dcgm_labels), (gpu_sources.VLLM, with_model),
+                        (gpu_sources.NIM, with_model), (gpu_sources.TGI, _ENGINE_TARGET_LABELS)):
+        for name in _constants(cls):
+            out[name] = ("counter" if name in gpu_sources.EXTERNAL_COUNTERS else "gauge", labels)
+    return out
+
+
+def external_metric(name: str) -> bool:
+    """True for a dcgm-exporter / vLLM / NIM / TGI series named in :mod:`inferops.alerts.gpu_sources`."""
+    return name in _external_index()
+
+
+def series_labels(name: str) -> tuple[str, ...] | None:
+    """Labels of a series a dashboard may name (contract, recording rule or external), else None."""
+    entry = {**_external_index(), **_metric_index()}.get(name)
+    return entry[1] if entry else None
+
+
 def check(expr: str) -> list[str]:
     """Problems of one dashboard query (empty when it meets the contract and the linter rules)."""
     problems: list[str] = []
@@ -182,15 +225,22 @@ def check(expr: str) -> list[str]:
     except PromQLError as exc:
         return [str(exc)]
     index = _metric_index()
-    known_labels = all_label_names() | BUILTIN_LABELS
+    external = _external_index()
+    known_labels = set(all_label_names() | BUILTIN_LABELS)
+    for s in q.selectors:
+        if s.metric in index:
+            known_labels.update(index[s.metric][1])
+        elif s.metric in external:
+            known_labels.update(external[s.metric][1])
     for s in q.selectors:
         if not s.metric:
             problems.append(f"selector without a metric name in {expr!r}")
             continue
-        if s.metric not in index:
-            problems.append(f"metric {s.metric!r} is not in the names contract")
+        if s.metric not in index and s.metric not in external:
+            problems.append(f"metric {s.metric!r} is neither in the names contract nor an external GPU/serving "
+                            "metric of inferops.alerts.gpu_sources")
             continue
-        kind, labels = index[s.metric]
+        kind, labels = index[s.metric] if s.metric in index else external[s.metric]
         for label, _, _ in s.matchers:
             if label not in labels and label not in BUILTIN_LABELS:
                 problems.append(f"label {label!r} is not a label of {s.metric}")
@@ -203,11 +253,44 @@ def check(expr: str) -> list[str]:
             problems.append(f"increase() over {s.window!r}, expected $__range or $__rate_interval")
     for label in q.grouping_labels:
         if label not in known_labels:
-            problems.append(f"grouping label {label!r} is not in the names contract")
+            problems.append(f"grouping label {label!r} is not in the names contract nor a label of the "
+                            "series the query names")
     for dst, src in q.replaced_labels:
         for label in (dst, src):
             if label not in known_labels:
-                problems.append(f"label_replace label {label!r} is not in the names contract")
+                problems.append(f"label_replace label {label!r} is not in the names contract nor a label of "
+                                "the series the query names")
+    return problems
+
+
+_LABEL_VALUES = re.compile(r"label_values\((?P<selector>.+), *(?P<label>\w+)\)")
+
+
+def check_label_values(query: str) -> list[str]:
+    """Problems of a query variable's ``label_values(selector, label)``.
+
+    The selector names a known series with matchers on its own labels, and the
+    label is one of that series' labels (else the variable could never list a
+    value). The counter rule does not apply: ``label_values`` reads the series
+    index, it evaluates no counter.
+    """
+    m = _LABEL_VALUES.fullmatch(query)
+    if m is None:
+        return [f"expected label_values(selector, label), got {query!r}"]
+    try:
+        q = parse(m["selector"])
+    except PromQLError as exc:
+        return [str(exc)]
+    if len(q.selectors) != 1 or q.grouping_labels or q.replaced_labels:
+        return [f"expected one series selector in {query!r}"]
+    s = q.selectors[0]
+    labels = series_labels(s.metric)
+    if labels is None:
+        return [f"metric {s.metric!r} is neither in the names contract nor an external GPU/serving metric"]
+    problems = [f"label {label!r} is not a label of {s.metric}" for label, _, _ in s.matchers
+                if label not in labels and label not in BUILTIN_LABELS]
+    if m["label"] not in labels:
+        problems.append(f"variable label {m['label']!r} is not a label of {s.metric}")
     return problems
 
 

@@ -100,6 +100,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         return Demo(opts).run()
     except (DemoError, ConfigError) as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(str(exc), status=1) from None
     except RuntimeError as exc:  # Prometheus or Alertmanager failed to start (the message has its log)
-        raise CommandError(str(exc)) from None
+        raise CommandError(str(exc), status=1) from None

@@ -231,7 +231,7 @@ class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
     __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "_done", "_lock",
-                 "_parser", "_decoder", "_filter", "_buffer", "_buffered", "_status", "_headers",
+                 "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
                  "_ttfc", "_first_chunk", "_hooks", "_server")
 
     def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
@@ -246,7 +246,6 @@ class Call:
         self._decoder = None
         self._filter = False
         self._buffer: bytearray | None = None
-        self._buffered = 0
         self._status = 0
         self._headers = None
         self._ttfc: float | None = None
@@ -266,19 +265,12 @@ class Call:
             attrs[GenAI.REQUEST_MODEL] = info.request_model
         if info.self_hosted:
             attrs[Attr.SELF_HOSTED] = True
-        for k, v in (info.attributes or {}).items():
-            if v is not None and isinstance(v, (str, bool, int, float)):
-                attrs[k] = v
         for label, attr in ATTRIBUTION_ATTRS.items():
             value = getattr(who, label, "")
             if value:
                 attrs[attr] = value
         if who.unattributed:
             attrs[Attr.UNATTRIBUTED] = True
-        if rt.capture:
-            text = _input_messages(info.body)
-            if text:
-                attrs[GenAI.INPUT_MESSAGES] = text
         name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
         self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         self.start = time.perf_counter()
@@ -479,6 +471,14 @@ class Call:
         response_model = parsed.response_model if parsed is not None else ""
         usage = parsed.usage if parsed is not None else None
         attrs: dict[str, Any] = {Attr.METRICS_RECORDED: True}
+        # Request parameters and captured input are set here, off the path to the first chunk.
+        for k, v in (info.attributes or {}).items():
+            if v is not None and isinstance(v, (str, bool, int, float)):
+                attrs[k] = v
+        if rt.capture:
+            text = _input_messages(info.body)
+            if text:
+                attrs[GenAI.INPUT_MESSAGES] = text
         if parsed is not None:
             if parsed.response_id:
                 attrs[GenAI.RESPONSE_ID] = parsed.response_id

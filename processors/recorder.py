@@ -141,7 +141,9 @@ class CostRecorder:
         self.ttfc = _create(meter, Metrics.GENAI_TIME_TO_FIRST_CHUNK)
         self.guard = LabelGuard(label_value_cap, on_overflow=self._count_overflow)
         #: (provider, model, operation, who) -> (labels, key), see :meth:`call_labels_cached`.
-        self._label_memo: dict[tuple, tuple[dict[str, str], tuple]] = {}
+        self._label_memo: dict[tuple, tuple[dict[str, str], object]] = {}
+        #: label values -> the shared key of that label set in :meth:`record_calls`.
+        self._label_keys: dict[tuple, object] = {}
 
     def _count_overflow(self, label: str) -> None:
         self.overflows.add(1, {Label.LABEL: label})
@@ -234,25 +236,30 @@ class CostRecorder:
     # -- batches (``inferops serve``) ------------------------------------------------------
 
     def call_labels_cached(self, provider: str, model: str, operation: str, who: Attribution
-                           ) -> tuple[dict[str, str], tuple]:
-        """:meth:`call_labels` and a hashable key of them, memoised per (provider, model, operation, who).
+                           ) -> tuple[dict[str, str], object]:
+        """:meth:`call_labels` and a key that is equal for equal label sets, memoised per call shape.
 
+        The key of a memoised label set is one shared object per distinct set
+        (identity hash: cheaper than hashing the label tuple for every call).
         Only label sets that passed the guard unchanged are memoised: a value
-        the guard turned into ``__overflow__`` is guarded again on every call,
-        so ``inferops_label_overflows_total`` still counts every sample. The
-        memo is bounded (cleared when it reaches ``4 * cap`` entries).
+        the guard turned into ``__overflow__`` is guarded again on every call
+        (key: the label values), so ``inferops_label_overflows_total`` still
+        counts every sample. The memo is bounded (cleared at ``4 * cap`` entries).
         """
         key = (provider, model, operation, who)
         hit = self._label_memo.get(key)
         if hit is not None:
             return hit
         labels = self.call_labels(provider, model, operation, who)
-        out = (labels, tuple(labels.values()))
-        if OVERFLOW_VALUE not in out[1]:
-            memo = self._label_memo
-            if len(memo) >= 4 * self.guard.cap:
-                memo.clear()
-            memo[key] = out
+        values = tuple(labels.values())
+        if OVERFLOW_VALUE in values:
+            return labels, values
+        memo = self._label_memo
+        if len(memo) >= 4 * self.guard.cap:
+            memo.clear()
+            self._label_keys.clear()
+        token = self._label_keys.setdefault(values, _SeriesKey())
+        memo[key] = out = (labels, token)
         return out
 
     def record_calls(self, calls: Iterable[CallSample]) -> None:
@@ -262,92 +269,119 @@ class CostRecorder:
         and hashing), so counter increments are first summed per series (metric
         and label set) within the batch and handed to the SDK once per series.
         Histogram observations cannot be merged (each value lands in a bucket),
-        so they are recorded one by one, without the per-call context switch.
+        so they are recorded one by one (the dominant cost of a batch).
 
         Exemplars: per aggregated counter series, the call with the largest
-        contribution (the most expensive call for cost and request counters,
-        the largest token count for token counters) is recorded as its own
-        measurement in its span's context, so the exemplar carries that span's
-        trace/span id *and its own value*; the rest of the series' sum is
-        recorded outside any span (no exemplar). Per histogram series, the
-        largest observation of the batch carries its span's context. Calls
-        with ``trace_id``/``span_id`` 0 never produce exemplars. So each series
-        gets at most one new exemplar per batch instead of one per call (the
-        exposition shows the latest exemplar per series/bucket anyway).
+        contribution (the most expensive call for the request and unattributed
+        counters, the largest token count for token counters, the largest
+        amount for cost counters) is recorded as its own measurement in its
+        span's context, so the exemplar carries that span's trace/span id *and
+        its own value*; the rest of the series' sum is recorded outside any span
+        (no exemplar). Per histogram series, the largest observation of the
+        batch carries its span's context. Calls with ``span_id`` 0 never produce
+        exemplars. So each series gets at most one new exemplar per batch
+        instead of one per call (the exposition shows the latest exemplar per
+        series or bucket anyway).
         """
         labelled = self.call_labels_cached
-        # (instrument, series key) -> [attributes, total, best value, trace_id, span_id, best rank]
+        # (instrument, series key...) -> [attributes, total, exemplar value, trace_id, span_id, exemplar rank]
         sums: dict[tuple, list] = {}
-        # (instrument, series key) -> [attributes, [(value, trace_id, span_id), ...]]
+        # (instrument, series key...) -> [attributes, [(value, trace_id, span_id), ...]]
         hists: dict[tuple, list] = {}
+        get_sum = sums.get
+        get_hist = hists.get
+        requests, tokens, cost_inst = self.requests, self.tokens, self.cost
+        token_usage, duration, ttfc = self.token_usage, self.duration, self.ttfc
+        unpriced_status = PricingStatus.UNPRICED
+        error = Outcome.ERROR
 
-        def add(inst, key, attrs_fn, value, rank, tid, sid):
-            s = sums.get((inst, key))
-            if s is None:
-                sums[(inst, key)] = [attrs_fn(), value, value, tid, sid, rank]
-                return
+        def new_sum(key, attrs, value, rank, tid, sid):
+            sums[key] = [attrs, value, value, tid, sid, rank]
+
+        def bump(s, value, rank, tid, sid):
             s[1] += value
             if tid and (not s[3] or rank > s[5]):
                 s[2], s[3], s[4], s[5] = value, tid, sid, rank
 
-        def observe(inst, key, attrs_fn, value, tid, sid):
-            h = hists.get((inst, key))
-            if h is None:
-                hists[(inst, key)] = [attrs_fn(), [(value, tid, sid)]]
+        def add(inst, lkey, labels, value, rank, tid, sid):  # the metrics whose labels are the call labels
+            key = (inst, lkey)
+            s = get_sum(key)
+            if s is None:
+                new_sum(key, dict(labels), value, rank, tid, sid)
             else:
-                h[1].append((value, tid, sid))
+                bump(s, value, rank, tid, sid)
 
-        priced_status = PricingStatus.PRICED
-        unpriced_status = PricingStatus.UNPRICED
         for c in calls:
             labels, lkey = labelled(c.provider, c.model, c.operation, c.who)
             usage, cost = c.usage, c.cost
-            tid = c.trace_id if c.span_id else 0
             sid = c.span_id
+            tid = c.trace_id if sid else 0
             expensive = cost.total if cost is not None and cost.total else 0.0
-            status = cost.status if cost is not None else (unpriced_status if usage else priced_status)
+            status = cost.status if cost is not None else (unpriced_status if usage else PricingStatus.PRICED)
             source = usage.usage_source if usage is not None else "provider"
             stream = "true" if c.stream else "false"
             outcome = c.outcome
-            add(self.requests, (lkey, outcome, stream, status, source),
-                lambda: {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
-                         Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source},
-                1, expensive, tid, sid)
+            key = (requests, lkey, outcome, stream, status, source)
+            s = get_sum(key)
+            if s is None:
+                new_sum(key, {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
+                              Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source}, 1, expensive, tid, sid)
+            else:
+                bump(s, 1, expensive, tid, sid)
             if c.who.unattributed:
-                add(self.unattributed, lkey, lambda: dict(labels), 1, expensive, tid, sid)
+                add(self.unattributed, lkey, labels, 1, expensive, tid, sid)
             sem = c.semconv_attributes or {}
             skey = None
             if usage is not None:
                 for token_type, n in usage.token_buckets().items():
                     if n:
-                        add(self.tokens, (lkey, token_type, source),
-                            lambda: {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source},
-                            n, n, tid, sid)
+                        key = (tokens, lkey, token_type, source)
+                        s = get_sum(key)
+                        if s is None:
+                            new_sum(key, {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source},
+                                    n, n, tid, sid)
+                        else:
+                            bump(s, n, n, tid, sid)
                 if cost is None or cost.status == unpriced_status:
-                    add(self.unpriced, lkey, lambda: dict(labels), 1, 0, tid, sid)
+                    add(self.unpriced, lkey, labels, 1, 0, tid, sid)
                 else:
                     for cost_type, usd in cost.components.items():
                         if usd:
-                            add(self.cost, (lkey, cost_type), lambda: {**labels, Label.COST_TYPE: cost_type},
-                                usd, usd, tid, sid)
+                            key = (cost_inst, lkey, cost_type)
+                            s = get_sum(key)
+                            if s is None:
+                                new_sum(key, {**labels, Label.COST_TYPE: cost_type}, usd, usd, tid, sid)
+                            else:
+                                bump(s, usd, usd, tid, sid)
                     if cost.cache_read_savings > 0:
-                        add(self.cache_savings, lkey, lambda: dict(labels), cost.cache_read_savings,
-                            cost.cache_read_savings, tid, sid)
-                    if outcome == Outcome.ERROR and cost.total:
-                        add(self.error_cost, lkey, lambda: dict(labels), cost.total, cost.total, tid, sid)
+                        add(self.cache_savings, lkey, labels, cost.cache_read_savings, cost.cache_read_savings,
+                            tid, sid)
+                    if outcome == error and cost.total:
+                        add(self.error_cost, lkey, labels, cost.total, cost.total, tid, sid)
                 skey = tuple(sem.items())
                 if usage.input_tokens:
-                    observe(self.token_usage, (skey, "input"), lambda: {**sem, "gen_ai.token.type": "input"},
-                            usage.input_tokens, tid, sid)
+                    key = (token_usage, skey, "input")
+                    h = get_hist(key)
+                    if h is None:
+                        hists[key] = h = [{**sem, "gen_ai.token.type": "input"}, []]
+                    h[1].append((usage.input_tokens, tid, sid))
                 if usage.output_tokens:
-                    observe(self.token_usage, (skey, "output"), lambda: {**sem, "gen_ai.token.type": "output"},
-                            usage.output_tokens, tid, sid)
-            if c.duration_s is not None:
-                observe(self.duration, skey or tuple(sem.items()), lambda: dict(sem), c.duration_s, tid, sid)
-            if c.time_to_first_chunk_s is not None:
-                observe(self.ttfc, skey or tuple(sem.items()), lambda: dict(sem), c.time_to_first_chunk_s,
-                        tid, sid)
-        for (inst, _), (attrs, total, best, tid, sid, _rank) in sums.items():
+                    key = (token_usage, skey, "output")
+                    h = get_hist(key)
+                    if h is None:
+                        hists[key] = h = [{**sem, "gen_ai.token.type": "output"}, []]
+                    h[1].append((usage.output_tokens, tid, sid))
+            for inst, value in ((duration, c.duration_s), (ttfc, c.time_to_first_chunk_s)):
+                if value is not None:
+                    if skey is None:
+                        skey = tuple(sem.items())
+                    key = (inst, skey)
+                    h = get_hist(key)
+                    if h is None:
+                        hists[key] = h = [dict(sem), []]
+                    h[1].append((value, tid, sid))
+        for key, (attrs, total, best, tid, sid, _rank) in sums.items():
+            inst = key[0]
             if tid:
                 inst.add(best, attrs, context=_exemplar_context(tid, sid))
                 rest = total - best
@@ -355,13 +389,20 @@ class CostRecorder:
                     inst.add(rest, attrs, context=_NO_EXEMPLAR)
             else:
                 inst.add(total, attrs, context=_NO_EXEMPLAR)
-        for (inst, _), (attrs, values) in hists.items():
+        for key, (attrs, values) in hists.items():
+            inst = key[0]
             top = max(range(len(values)), key=lambda i: values[i][0])
             for i, (value, tid, sid) in enumerate(values):
                 if i == top and tid:
                     inst.record(value, attrs, context=_exemplar_context(tid, sid))
                 else:
                     inst.record(value, attrs, context=_NO_EXEMPLAR)
+
+
+class _SeriesKey:
+    """Identity of one memoised label set within :meth:`CostRecorder.record_calls` (hash by id)."""
+
+    __slots__ = ()
 
 
 #: A context whose span is invalid (never sampled): measurements recorded in it get no exemplar,

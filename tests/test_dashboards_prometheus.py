@@ -16,6 +16,13 @@ Each query is interpolated as Grafana would ($__range, $__rate_interval,
 $__interval, multi-value variables as regex alternations, "All" as ``.*``)
 and run three times: all variables "All", one concrete value each, and two
 teams/models at once. Each must succeed and return at least one series.
+
+The "Self-hosted GPU cost" dashboard is left out on purpose (``EXCLUDED``): its
+queries read dcgm-exporter / vLLM series and the GPU recording rules, which this
+app does not produce. tests/test_gpu_live.py runs every one of its panel queries
+against a real Prometheus fed by a dcgm/vLLM fixture exporter with the generated
+GPU rules; ``test_excluded_gpu_queries_are_the_ones_test_gpu_live_runs`` below
+keeps the two in step.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from inferops.alerts.budgets import parse_budgets_text
 from inferops.alerts.rules import RuleOptions, build_groups, dump_yaml
 from inferops.dashboards import lint, promql, provisioning
-from inferops.dashboards.build import build_all, iter_targets
+from inferops.alerts.gpu_config import parse_gpu_config_text
+from inferops.dashboards.build import COST_DASHBOARDS, DASHBOARDS, GPU_DASHBOARD, build_all, iter_targets, to_dict
+from inferops.dashboards.gpu import gpu_dashboard
 import inferops
 import inferops.instrumentation
 from inferops.instrumentation import InferopsInstrumentor
@@ -292,8 +301,13 @@ def _month_start(t: float) -> float:
     return calendar.timegm((tm.tm_year, tm.tm_mon, 1, 0, 0, 0))
 
 
-QUERIES = [(name, panel, target) for name, board in build_all().items() for panel, target in iter_targets(board)
-           if target["datasource"]["type"] == "prometheus"]
+#: Dashboards whose queries this app cannot feed, and the test that runs them against real data instead.
+#: The GPU dashboard needs dcgm-exporter and serving-engine series plus the GPU recording rules:
+#: tests/test_gpu_live.py runs every panel query of gpu_dashboard() against a real Prometheus
+#: scraping a dcgm/vLLM fixture exporter (see test_excluded_gpu_queries_are_the_ones_test_gpu_live_runs).
+EXCLUDED = {GPU_DASHBOARD: "tests/test_gpu_live.py"}
+QUERIES = [(name, panel, target) for name, board in build_all().items() if name not in EXCLUDED
+           for panel, target in iter_targets(board) if target["datasource"]["type"] == "prometheus"]
 PASSES = {
     "all": {},
     "concrete": {k: [v] for k, v in CONCRETE.items()},
@@ -402,3 +416,24 @@ def test_tempo_trace_to_metrics_queries_find_the_span_series(stack):
         now = time.time() - 1.5
         res = prom.get("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{now:.3f}", step=1)
         assert res["status"] == "success" and res["data"]["result"], (query["name"], expr)
+
+
+def test_only_the_gpu_dashboard_is_excluded():
+    """Every API-cost dashboard's queries run here; only the GPU dashboard is left to test_gpu_live."""
+    assert set(EXCLUDED) == set(DASHBOARDS) - COST_DASHBOARDS == {GPU_DASHBOARD}
+    assert {name for name, _, _ in QUERIES} == set(COST_DASHBOARDS)
+
+
+def test_excluded_gpu_queries_are_the_ones_test_gpu_live_runs(repo_root):
+    """test_gpu_live runs the queries of gpu_dashboard(<its config>); the committed dashboard is
+    gpu_dashboard(None). They must be the same panels and queries, or the committed JSON would
+    carry queries nothing ran against Prometheus."""
+    import test_gpu_live  # tests/ is on sys.path (pytest's default rootdir-relative import)
+
+    assert (repo_root / EXCLUDED[GPU_DASHBOARD]).exists()
+    assert callable(test_gpu_live.test_every_gpu_dashboard_query_returns_data)
+    # What test_gpu_live does: to_dict(gpu_dashboard(config)) with its live config.
+    live = {(p["title"], t["refId"], t["expr"])
+            for p, t in iter_targets(to_dict(gpu_dashboard(parse_gpu_config_text(test_gpu_live.CONFIG))))}
+    committed = {(p["title"], t["refId"], t["expr"]) for p, t in iter_targets(build_all()[GPU_DASHBOARD])}
+    assert len(committed) >= 20 and committed == live, sorted(committed ^ live)

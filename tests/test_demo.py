@@ -243,6 +243,8 @@ def test_demo_with_prometheus_shows_the_budget_alert_arriving(tmp_path: Path):
     _check_files(demo.out_dir)
     prom = yaml.safe_load((demo.out_dir / "prometheus.yml").read_text())
     assert prom["rule_files"] == [str((demo.out_dir / "alerts" / "prometheus-rules.yaml").resolve())]
+    subprocess.run([shutil.which("promtool"), "check", "config", str(demo.out_dir / "prometheus.yml")], check=True,
+                   capture_output=True)
     assert not _leftovers(str(tmp_path))
 
 

@@ -9,8 +9,9 @@ import pytest
 
 from inferops.alerts import gpu_sources
 from inferops.alerts.gpu_config import load_gpu_config, parse_gpu_config_text
-from inferops.dashboards.build import iter_panels, iter_targets, to_dict
-from inferops.dashboards.gpu import TITLE, gpu_dashboard
+from inferops.dashboards import lint
+from inferops.dashboards.build import DASHBOARDS, GPU_DASHBOARD, iter_panels, iter_targets, to_dict
+from inferops.dashboards.gpu import TITLE, UID, gpu_dashboard
 from inferops.dashboards.lint import parse
 from inferops.names import GPU_SERIES_LABELS, RecordingRules, all_label_names
 
@@ -77,6 +78,17 @@ def test_queries_follow_the_linter_rules_and_name_only_known_series(dashboard):
                     assert label in recorded[s.metric], f"{panel['title']}: {s.metric} has no label {label}"
         for label in q.grouping_labels:
             assert label in known_labels, f"{panel['title']}: grouping label {label}"
+        # The dashboards' shared linter agrees (it runs on every dashboard in test_dashboards_structure;
+        # here also on the example config's NIM and TGI panels, which the default build leaves out).
+        assert lint.check(expr) == [], f"{panel['title']}: {lint.check(expr)}"
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            assert lint.check_label_values(var["query"]) == [], var["name"]
+
+
+def test_part_of_inferops_dashboards_build():
+    assert DASHBOARDS[GPU_DASHBOARD] is gpu_dashboard
+    assert to_dict(DASHBOARDS[GPU_DASHBOARD]())["uid"] == UID == "inferops-gpu"
 
 
 def test_panels_cover_the_issue(dashboard):

@@ -92,3 +92,23 @@ def test_one_exemplar_per_series_the_largest_contribution_with_its_own_value():
                     assert ex.trace_id == by_span[ex.span_id].trace_id
                     seen += 1
     assert seen >= 4
+
+
+def test_span_shapes_that_compare_equal_in_python_are_kept_apart():
+    """`inferops.metrics_recorded` True means "already counted", the int 1 does not: the per-shape
+    memo must not mix them up (True == 1 as dict keys)."""
+    from inferops.names import Attr
+    from inferops.processors.serve import AttributionResolver, Enricher
+    from inferops.processors.serve.testing import make_request, make_span
+    from inferops.settings import load_settings
+
+    s = load_settings({})
+    rec, _ = _recorder()
+    enricher = Enricher(ENGINE, rec, AttributionResolver(s.baggage_keys, s.resource_keys, ()))
+    base = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 5}
+    req = make_request([make_span({**base, Attr.METRICS_RECORDED: True}),
+                        make_span({**base, Attr.METRICS_RECORDED: 1})])
+    res = enricher.process(req)
+    assert res.genai_spans == 2
+    assert len(res.calls) == 1  # only the span not yet counted gets metrics

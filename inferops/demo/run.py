@@ -319,7 +319,7 @@ class Demo:
         self.console.line("")
         self.console.line(f"inferops demo: stopped after {elapsed:.1f}s"
                           + (f" ({self.stopped_by})" if self.stopped_by else "")
-                          + (f"; {stats.calls} calls, {stats.errors} errors (429s on purpose)" if stats else ""))
+                          + (f"; {stats.calls} calls, {stats.errors} errors (the mock answers a few 429s on purpose)" if stats else ""))
         self.console.line("")
         self.console.line(spend.chargeback(lines))
         if self.with_stack:

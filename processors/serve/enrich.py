@@ -241,6 +241,8 @@ class Enricher:
                         if kind:
                             shape_items.append(k)
                             shape_items.append(value)
+                            if value.__class__ is not str:  # True == 1 == 1.0 as keys: keep them apart
+                                shape_items.append(value.__class__)
                         elif k in usage_keys:
                             usage = True
                     if not usage:
