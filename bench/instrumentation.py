@@ -255,10 +255,10 @@ class OpenLIT(Tool):
         import openlit
         from opentelemetry import metrics, trace
 
-        trace.set_tracer_provider(self.tp)
+        trace.set_tracer_provider(self.tp)  # openlit uses the global providers when they are set
         metrics.set_meter_provider(self.mp)
-        openlit.init(pricing_json=self.pricing_json, disable_batch=False, collect_gpu_stats=False,
-                     tracer=self.tp.get_tracer("openlit"), meter=self.mp.get_meter("openlit"))
+        openlit.init(pricing_json=self.pricing_json or None, disable_batch=False, collect_gpu_stats=False,
+                     capture_message_content=False, disable_events=True)
         self.started = True
 
 

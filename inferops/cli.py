@@ -75,4 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run through the package module so CommandError is the same class the subcommands raise.
+    from inferops.cli import main as _main
+
+    sys.exit(_main())

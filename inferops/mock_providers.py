@@ -1019,6 +1019,16 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: "MockProviderServer"
 
+    def handle_error(self, request, client_address) -> None:
+        """Clients dropping keep-alive connections (SDK shutdown, aborted streams) are normal here:
+        no traceback for those; anything else still gets the default report."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class MockProviderServer:
     """A threaded mock of the LLM providers' HTTP APIs on ``host:port`` (port 0: a free port).

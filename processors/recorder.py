@@ -311,8 +311,17 @@ class CostRecorder:
             else:
                 bump(s, value, rank, tid, sid)
 
+        # Within one batch, calls of the same shape share their objects: look them up by identity
+        # first (hashing an Attribution or a label tuple per call costs more than the rest).
+        batch_labels: dict[tuple, tuple[dict[str, str], object]] = {}
+        batch_sem: dict[int, tuple] = {}
         for c in calls:
-            labels, lkey = labelled(c.provider, c.model, c.operation, c.who)
+            who = c.who
+            lk = (id(who), c.provider, c.model, c.operation)
+            hit = batch_labels.get(lk)
+            if hit is None:
+                hit = batch_labels[lk] = labelled(c.provider, c.model, c.operation, who)
+            labels, lkey = hit
             usage, cost = c.usage, c.cost
             sid = c.span_id
             tid = c.trace_id if sid else 0
@@ -328,10 +337,12 @@ class CostRecorder:
                               Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source}, 1, expensive, tid, sid)
             else:
                 bump(s, 1, expensive, tid, sid)
-            if c.who.unattributed:
+            if who.unattributed:
                 add(self.unattributed, lkey, labels, 1, expensive, tid, sid)
-            sem = c.semconv_attributes or {}
-            skey = None
+            sem = c.semconv_attributes or _EMPTY_ATTRS
+            skey = batch_sem.get(id(sem))
+            if skey is None:
+                skey = batch_sem[id(sem)] = tuple(sem.items())
             if usage is not None:
                 for token_type, n in usage.token_buckets().items():
                     if n:
@@ -358,7 +369,6 @@ class CostRecorder:
                             tid, sid)
                     if outcome == error and cost.total:
                         add(self.error_cost, lkey, labels, cost.total, cost.total, tid, sid)
-                skey = tuple(sem.items())
                 if usage.input_tokens:
                     key = (token_usage, skey, "input")
                     h = get_hist(key)
@@ -373,8 +383,6 @@ class CostRecorder:
                     h[1].append((usage.output_tokens, tid, sid))
             for inst, value in ((duration, c.duration_s), (ttfc, c.time_to_first_chunk_s)):
                 if value is not None:
-                    if skey is None:
-                        skey = tuple(sem.items())
                     key = (inst, skey)
                     h = get_hist(key)
                     if h is None:
@@ -397,6 +405,9 @@ class CostRecorder:
                     inst.record(value, attrs, context=_exemplar_context(tid, sid))
                 else:
                     inst.record(value, attrs, context=_NO_EXEMPLAR)
+
+
+_EMPTY_ATTRS: dict[str, str] = {}
 
 
 class _SeriesKey:

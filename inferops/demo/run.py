@@ -179,7 +179,6 @@ class Demo:
         mock = MockProviderServer(host=LOCALHOST, port=o.mock_port, latency_s=o.mock_latency,
                                   chunk_delay_s=0.004).start()
         self._later("the mock providers", mock.stop)
-        _quiet_disconnects(mock)
         metrics_port = self._instrument(mock, prices_file, traces_url)
         metrics_url = f"http://{o.bind}:{metrics_port}/metrics"
 
@@ -332,13 +331,6 @@ class Demo:
                 self.console.line("No budget alert arrived before the demo stopped (run longer: --duration).")
         self.console.line("")
         self.console.line(artifacts.import_instructions(o.out))
-
-
-def _quiet_disconnects(mock) -> None:
-    """Clients closing keep-alive connections at shutdown are normal: don't print tracebacks for them."""
-    server = getattr(mock, "_server", None)
-    if server is not None:
-        server.handle_error = lambda request, client_address: None
 
 
 def _rmtree(path: Path) -> None:

@@ -357,16 +357,22 @@ class Enricher:
             return
         guard = rec.guard
         memo = self._semconv_guarded
+        batch: dict[int, dict[str, str]] = {}  # id(plan.semconv) -> guarded (plans outlive the batch)
         for c in result.calls:
             raw = c.semconv_attributes
-            key = tuple(raw.items())
-            sem = memo.get(key)
+            sem = batch.get(id(raw))
             if sem is None:
-                sem = {k: guard(k, v) for k, v in raw.items()}
-                if OVERFLOW_VALUE not in sem.values():  # overflowing values are guarded (counted) each time
+                key = tuple(raw.items())
+                sem = memo.get(key)
+                if sem is None:
+                    sem = {k: guard(k, v) for k, v in raw.items()}
+                    if OVERFLOW_VALUE in sem.values():  # overflowing values are guarded (counted) each time
+                        c.semconv_attributes = sem
+                        continue
                     if len(memo) >= _MEMO_MAX:
                         memo.clear()
                     memo[key] = sem
+                batch[id(raw)] = sem
             c.semconv_attributes = sem
         rec.record_calls(result.calls)
 
