@@ -313,6 +313,8 @@ class CostRecorder:
 
         # Within one batch, calls of the same shape share their objects: look them up by identity
         # first (hashing an Attribution or a label tuple per call costs more than the rest).
+        # (The list keeps every call, hence every object whose id is used, alive until the end.)
+        calls = calls if isinstance(calls, list) else list(calls)
         batch_labels: dict[tuple, tuple[dict[str, str], object]] = {}
         batch_sem: dict[int, tuple] = {}
         for c in calls:

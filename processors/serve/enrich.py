@@ -146,10 +146,6 @@ _COST_TOTAL_KV = _double_prefix(Attr.COST_TOTAL)
 _COST_COMPONENT_KV = {c: _double_prefix(k) for c, k in _COST_ATTR.items()}
 
 
-def _add(span, key: str, value: Any) -> None:
-    span.MergeFromString(_encode_attr(key, value))
-
-
 def _remove(span, key: str) -> None:
     attrs = span.attributes
     for i in range(len(attrs) - 1, -1, -1):
