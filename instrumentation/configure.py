@@ -47,6 +47,21 @@ def _enforcer(settings):
         return None
 
 
+def _routing(settings, engine, meter, guard):
+    """The routing policy and its counters, or (None, None). A bad policy file turns routing off, loudly:
+    the app must keep running (fix it with the error's file:line)."""
+    if not settings.routing_file:
+        return None, None
+    try:
+        from inferops.processors.routing import RoutingMetrics, RoutingPolicy
+
+        policy = RoutingPolicy.from_settings(settings, engine=engine)
+        return policy, RoutingMetrics(meter, guard=guard)
+    except Exception as exc:
+        _log.error("inferops: model routing is OFF: %s", exc)
+        return None, None
+
+
 def build_runtime(*, tracer_provider=None, meter_provider=None, settings=None, router=None, **_: Any):
     """The runtime, or None when the instrumentation is switched off (``INFEROPS_ENABLED=false``)."""
     from inferops.names import Metrics
@@ -75,14 +90,18 @@ def build_runtime(*, tracer_provider=None, meter_provider=None, settings=None, r
     enforcer = _enforcer(settings)
     budget_counter = _create(meter, Metrics.BUDGET_ACTIONS) if enforcer is not None else None
     set_baggage_keys(settings.baggage_keys)
+    engine = CostEngine.from_settings(settings)
+    routing, routing_metrics = _routing(settings, engine, meter, recorder.guard)
     return Runtime(
         settings=settings,
         tracer=tracer,
         recorder=recorder,
-        engine=CostEngine.from_settings(settings),
+        engine=engine,
         router=router,
         resolver=Resolver(settings, _resource_attributes(tracer_provider, meter_provider)),
         estimator=TokenEstimator(settings.tiktoken_cache_dir),
         enforcer=enforcer,
         budget_counter=budget_counter,
+        routing=routing,
+        routing_metrics=routing_metrics,
     )

@@ -62,7 +62,7 @@ class Runtime:
     """Everything instrument() prepared; shared by all patched clients."""
 
     def __init__(self, settings, tracer, recorder, engine, router, resolver, estimator,
-                 enforcer=None, budget_counter=None):
+                 enforcer=None, budget_counter=None, routing=None, routing_metrics=None):
         self.settings = settings
         self.tracer = tracer
         self.recorder = recorder
@@ -72,6 +72,9 @@ class Runtime:
         self.estimator = estimator
         self.enforcer = enforcer
         self.budget_counter = budget_counter
+        #: inferops.processors.routing.RoutingPolicy (None: routing off) and its counters.
+        self.routing = routing
+        self.routing_metrics = routing_metrics
         self.capture = bool(settings.capture_content)
         self.strip_baggage = bool(settings.strip_baggage)
         self.inject_off_hosts = {h.lower() for h in settings.stream_usage_injection_disabled_hosts}
@@ -139,6 +142,10 @@ class Runtime:
                 downgraded = self._downgrade(call, decision, new_body if new_body is not None else body)
                 if downgraded is not None:
                     new_body = downgraded
+            elif self.routing is not None:  # a budget downgrade wins over routing
+                routed = self._route(call, tagged.get("task", ""), new_body if new_body is not None else body)
+                if routed is not None:
+                    new_body = routed
             if new_body is not None and new_body != body:
                 _replace_body(request, new_body, hooks.byte_stream)
             if info.injected_stream_usage:
@@ -189,6 +196,41 @@ class Runtime:
             return decision
         return None
 
+    # -- model routing (processors/routing.py) ---------------------------------------------
+
+    def _route(self, call: "Call", task: str, body: bytes) -> bytes | None:
+        """Apply the routing policy: the new body when a rule rewrites the model, else None. Never raises."""
+        from inferops.processors.routing import estimate_input_tokens, rewrite_body
+
+        info = call.info
+        try:
+            tokens = estimate_input_tokens(info.body) if info.body is not None else len(body) // 4
+            decision = self.routing.decide(call.who, info.provider, info.operation, info.request_model,
+                                           tokens, task)
+        except Exception as exc:
+            self.count_internal("routing", exc, info.provider)
+            return None
+        if decision is None:
+            return None
+        call.route = decision
+        span = call.span
+        span.set_attribute(Attr.ROUTING_RULE, decision.rule)
+        if decision.dry_run:
+            span.set_attribute(Attr.ROUTING_DRY_RUN, True)
+            span.set_attribute(Attr.ROUTING_TARGET_MODEL, decision.target_model)
+            return None
+        new_body = rewrite_body(body, decision.target_model)
+        if new_body is None:
+            warn_once("routing (model not in a JSON body; call sent unchanged)")
+            call.route = None
+            return None
+        call.requested_model = info.request_model
+        span.set_attribute(Attr.REQUESTED_MODEL, info.request_model)
+        span.set_attribute(GenAI.REQUEST_MODEL, decision.target_model)
+        span.update_name(f"{info.operation} {decision.target_model}")
+        info.request_model = decision.target_model
+        return new_body
+
     def _count_budget(self, who: Attribution, budget: str, action: str) -> None:
         if self.budget_counter is None:
             return
@@ -230,7 +272,7 @@ def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
 class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
-    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "_done", "_lock",
+    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_lock",
                  "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
                  "_ttfc", "_first_chunk", "_hooks", "_server")
 
@@ -240,6 +282,7 @@ class Call:
         self.info = info
         self.who = who
         self.requested_model = ""
+        self.route = None
         self._done = False
         self._lock = threading.Lock()
         self._parser = None
@@ -541,6 +584,8 @@ class Call:
         if error_type:
             span.set_status(Status(StatusCode.ERROR, error_type))
         label_model = (cost.priced_model if cost is not None and cost.priced_model else model)
+        if self.route is not None and usage is not None and cost is not None and cost.priced:
+            self._record_routing(usage, label_model)
         sem: dict[str, Any] = {GenAI.OPERATION_NAME: info.operation, GenAI.PROVIDER_NAME: info.provider}
         if info.request_model:
             sem[GenAI.REQUEST_MODEL] = info.request_model
@@ -561,6 +606,19 @@ class Call:
                 rt.recorder.duration.record(duration, {**sem, GenAI.ERROR_TYPE: error_type})
             finally:
                 otel_context.detach(token)
+
+    def _record_routing(self, usage: UsageRecord, label_model: str) -> None:
+        """Savings of a routed (or dry-run) call, priced on its actual tokens."""
+        rt = self.rt
+        info = self.info
+        if rt.routing_metrics is None:
+            return
+        labels = rt.recorder.call_labels(info.provider, label_model, info.operation, self.who)
+        value = rt.routing_metrics.record(
+            rt.engine, self.route, usage, requested_model=self.requested_model or info.request_model,
+            requested_provider=info.provider, labels=labels)
+        if value is not None and not self.route.dry_run:
+            self.span.set_attribute(Attr.ROUTING_SAVINGS, value)
 
     def _estimate(self, usage: UsageRecord | None, parsed: ParsedResponse | None, model: str) -> UsageRecord:
         est = self.rt.estimator
