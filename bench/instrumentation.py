@@ -3,11 +3,15 @@
 Runs the real openai (3.x) and anthropic (2.x) SDKs against the mock provider
 server (in a separate process, zero latency, so its CPU is not counted) with
 and without inferops in the same run, alternating blocks so drift hits both
-sides equally. Reports, per workload, the median CPU per call (process CPU
-time: includes the span export thread) and the difference, plus the median
-wall time to the first streamed chunk and its difference.
+sides equally. Reports, per workload, the median CPU of single calls (process
+CPU time: includes the span export thread) and the difference, plus the median
+wall time to the first streamed chunk and its difference, and the time
+inferops' own code spends in front of the first chunk.
 
-    python bench/instrumentation.py [--calls 200] [--rounds 5]
+    python bench/instrumentation.py [--calls 10] [--rounds 30] [--peer openllmetry|openlit]
+
+Peers need their own virtualenv (openlit requires openai<3 and anthropic<1):
+install inferops there too and run this script with that interpreter.
 
 Spans go through a BatchSpanProcessor to an exporter that drops them;
 metrics to an in-memory OpenMetrics reader (no scrape during the run).
@@ -125,23 +129,136 @@ def workloads(base: str):
     }, {"openai": first_chunk_openai, "anthropic": first_chunk_anthropic}
 
 
-def cpu_per_call(fn, n: int) -> float:
+def cpu_samples(fn, n: int) -> list[float]:
+    """Process CPU time of each of ``n`` calls (medians of single calls resist the machine's noise)."""
+    out: list[float] = []
+    clock = time.process_time
     if isinstance(fn, tuple):  # (client factory, coroutine function): one client per event loop
         make, coro = fn
 
         async def loop():
             client = make()
             for _ in range(n):
+                t0 = clock()
                 await coro(client)
+                out.append(clock() - t0)
             await client.close()
 
-        t0 = time.process_time()
         asyncio.run(loop())
-        return (time.process_time() - t0) / n
-    t0 = time.process_time()
+        return out
     for _ in range(n):
+        t0 = clock()
         fn()
-    return (time.process_time() - t0) / n
+        out.append(clock() - t0)
+    return out
+
+
+def inprocess(n: int = 3000) -> list[str]:
+    """inferops' own cost without any network: requests and answers built in memory.
+
+    Runs ``Runtime.begin`` / ``Call.enter`` / ``Call.response`` on an httpx2
+    request and a canned OpenAI chat answer (non-streamed), and a canned
+    50-chunk stream through the tee, against the same work without inferops.
+    Free of the scheduling and loopback noise of the end-to-end figures.
+    """
+    import json
+
+    try:
+        import httpx2
+    except ImportError:  # a peer's virtualenv with openai 2.x: httpx only
+        import httpx as httpx2
+
+    from inferops.instrumentation.configure import build_runtime
+    from inferops.instrumentation.patch import Hooks
+    from inferops.instrumentation.streams import tee_classes
+
+    tp = TracerProvider()
+    tp.add_span_processor(BatchSpanProcessor(DropExporter()))
+    mp = MeterProvider(metric_readers=[OpenMetricsReader()])
+    base = "http://127.0.0.1:9"
+    rt = build_runtime(tracer_provider=tp, meter_provider=mp,
+                       settings=Settings(provider_endpoints={base + "/openai/v1": "openai"}))
+    sync_tee, async_tee = tee_classes(httpx2)
+    hooks = Hooks(sync_tee, async_tee, httpx2._content.ByteStream)
+    url = base + "/openai/v1/chat/completions"
+    hdrs = {"content-type": "application/json", "authorization": "Bearer sk-x", "user-agent": "OpenAI/Python",
+            "x-stainless-lang": "python", "x-stainless-os": "Linux", "x-stainless-retry-count": "0",
+            "accept": "application/json"}
+    req_body = json.dumps({"model": "gpt-4o", "messages": MSGS, "max_tokens": CHUNKS}).encode()
+    stream_body = json.dumps({"model": "gpt-4o", "messages": MSGS, "max_tokens": CHUNKS, "stream": True}).encode()
+    answer = json.dumps({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": "w0 w1"},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 20, "completion_tokens": CHUNKS, "total_tokens": 20 + CHUNKS,
+                                   "prompt_tokens_details": {"cached_tokens": 0},
+                                   "completion_tokens_details": {"reasoning_tokens": 0}}}).encode()
+
+    def event(content=None, finish=None, usage=None, choices=True):
+        c = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-2024-08-06",
+             "choices": [{"index": 0, "delta": {"content": content} if content is not None else {},
+                          "finish_reason": finish}] if choices else [], "usage": usage}
+        return b"data: " + json.dumps(c).encode() + b"\n\n"
+
+    events = ([event("")] + [event(f" w{i}") for i in range(CHUNKS)] + [event(None, "stop"),
+              event(None, None, {"prompt_tokens": 20, "completion_tokens": CHUNKS, "total_tokens": 70}, False),
+              b"data: [DONE]\n\n"])
+
+    class Canned(httpx2.SyncByteStream):
+        def __iter__(self):
+            yield from events
+
+    def plain(instrumented: bool) -> float:
+        t0 = time.perf_counter()
+        req = httpx2.Request("POST", url, content=req_body, headers=hdrs)
+        call = rt.begin(req, hooks) if instrumented else None
+        if call is not None:
+            call.exit(call.enter())
+        resp = httpx2.Response(200, content=answer, headers={"content-type": "application/json"}, request=req)
+        if call is not None:
+            call.response(resp, False, False)
+        return time.perf_counter() - t0
+
+    def streamed(instrumented: bool) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        req = httpx2.Request("POST", url, content=stream_body, headers=hdrs)
+        call = rt.begin(req, hooks) if instrumented else None
+        if call is not None:
+            call.exit(call.enter())
+        resp = httpx2.Response(200, stream=Canned(), headers={"content-type": "text/event-stream"}, request=req)
+        if call is not None:
+            call.response(resp, True, False)
+        it = resp.iter_raw()
+        next(it)
+        t1 = time.perf_counter()
+        for _ in it:
+            pass
+        return t1 - t0, time.perf_counter() - t0
+
+    def medians(fn):
+        for _ in range(300):
+            fn(False), fn(True)
+        off, on = [], []
+        for _ in range(n):
+            off.append(fn(False))
+            on.append(fn(True))
+        return off, on
+
+    m = statistics.median
+    off, on = medians(plain)
+    rec = rt.recorder.record_call
+    rt.recorder.record_call = lambda *a, **k: None
+    off2, on2 = medians(plain)
+    rt.recorder.record_call = rec
+    soff, son = medians(streamed)
+    lines = [
+        f"in-process (no network), openai chat, median of {n} calls:",
+        f"- non-streamed call: {(m(on) - m(off)) * 1e6:.0f} us added, of which metric recording "
+        f"(9 measurements through CostRecorder) {((m(on) - m(off)) - (m(on2) - m(off2))) * 1e6:.0f} us",
+        f"- streamed call ({CHUNKS} chunks): {(m([x[1] for x in son]) - m([x[1] for x in soff])) * 1e6:.0f} us added; "
+        f"time to first chunk {(m([x[0] for x in son]) - m([x[0] for x in soff])) * 1e6:.0f} us added",
+    ]
+    tp.shutdown()
+    return lines
 
 
 class CriticalPath:
@@ -264,13 +381,17 @@ class OpenLIT(Tool):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--calls", type=int, default=200, help="calls per block")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating baseline/instrumented blocks")
+    ap.add_argument("--calls", type=int, default=10, help="calls per block")
+    ap.add_argument("--rounds", type=int, default=30, help="alternating baseline/instrumented blocks")
     ap.add_argument("--peer", choices=["none", "openllmetry", "openlit"], default="none",
                     help="also measure a peer (install it in this virtualenv first; openlit needs "
                          "openai<3 and anthropic<1)")
     ap.add_argument("--pricing-json", default="", help="local price file for openlit (it downloads one otherwise)")
+    ap.add_argument("--inprocess-only", action="store_true", help="only the in-process (no network) figures")
     args = ap.parse_args()
+    if args.inprocess_only:
+        print("\n".join(inprocess()))
+        return 0
 
     warnings.simplefilter("ignore", DeprecationWarning)  # model deprecation notices of the SDKs
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -295,33 +416,33 @@ def main() -> int:
                     if (phase == "reversible") != tool.reversible:
                         continue
                     tool.on()
-                    cpu_per_call(fn, 20)  # warm up
+                    cpu_samples(fn, 20)  # warm up
                     tool.off()
-                cpu_per_call(fn, 20)
+                cpu_samples(fn, 20)
                 for _ in range(args.rounds):
                     if phase == "reversible":
-                        cpu[name]["none"].append(cpu_per_call(fn, args.calls))
+                        cpu[name]["none"].extend(cpu_samples(fn, args.calls))
                     for tool in tools:
                         if (phase == "reversible") != tool.reversible:
                             continue
                         tool.on()
-                        cpu[name].setdefault(tool.name, []).append(cpu_per_call(fn, args.calls))
+                        cpu[name].setdefault(tool.name, []).extend(cpu_samples(fn, args.calls))
                         tool.off()
             for name, fn in firsts.items():
                 for _ in range(args.rounds):
                     if phase == "reversible":
-                        first[name]["none"].extend(fn() for _ in range(args.calls // 4))
+                        first[name]["none"].extend(fn() for _ in range(args.calls))
                     for tool in tools:
                         if (phase == "reversible") != tool.reversible:
                             continue
                         tool.on()
-                        first[name].setdefault(tool.name, []).extend(fn() for _ in range(args.calls // 4))
+                        first[name].setdefault(tool.name, []).extend(fn() for _ in range(args.calls))
                         tool.off()
         crit = CriticalPath()
         crit.install()
         tools[0].on()
         for name, fn in firsts.items():
-            for _ in range(args.calls):
+            for _ in range(args.calls * 4):
                 fn()
         tools[0].off()
         crit.uninstall()
@@ -356,6 +477,8 @@ def main() -> int:
         print(f"\ninferops code on the path to the first chunk (begin + enter + response + first on_chunk), "
               f"{len(samples)} streamed calls: median {statistics.median(samples) * 1e6:.0f} us, "
               f"p90 {samples[int(len(samples) * 0.9)] * 1e6:.0f} us")
+    print()
+    print("\n".join(inprocess()))
     return 0
 
 

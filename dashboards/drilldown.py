@@ -5,13 +5,15 @@
   (``exemplarTraceIdDestinations``, see deploy/grafana).
 * A Tempo (TraceQL) table of the requests above the ``$threshold`` cost, with
   a link from each row to its trace.
+* A Tempo table of the calls a routing rule matched (rewritten or dry run):
+  requested and routed model, rule, savings (issue 9).
 """
 
 from __future__ import annotations
 
 from grafanalib.core import Dashboard
 
-from inferops.names import Label, Metrics
+from inferops.names import Attr, GenAI, Label, Metrics
 
 from . import common as c, promql as q, traceql
 from .common import USD, prom_target as T
@@ -24,17 +26,27 @@ def _trace_link(value: str) -> list[dict]:
                           "query": {"queryType": "traceql", "query": value, "refId": "A"}}}]
 
 
+#: Tempo table links: each row opens its trace.
+TRACE_LINK_OVERRIDES: list[dict] = [
+    {"matcher": {"id": "byName", "options": "traceID"},
+     "properties": [{"id": "links", "value": _trace_link("${__value.raw}")}]},
+    {"matcher": {"id": "byName", "options": "spanID"},
+     "properties": [{"id": "links", "value": _trace_link("${__data.fields.traceIdHidden}")}]},
+]
+
+
+def _usd_column(attribute: str, name: str) -> dict:
+    """Override showing the ``span.<attribute>`` column of a Tempo table in US dollars as ``name``."""
+    return {"matcher": {"id": "byName", "options": f"span.{attribute}"},
+            "properties": [{"id": "unit", "value": USD}, {"id": "displayName", "value": name}]}
+
+
 def build() -> Dashboard:
     L = c.Layout()
     model_legend = f"{{{{{Label.MODEL}}}}}"
-    tempo_overrides = [
-        {"matcher": {"id": "byName", "options": "traceID"},
-         "properties": [{"id": "links", "value": _trace_link("${__value.raw}")}]},
-        {"matcher": {"id": "byName", "options": "spanID"},
-         "properties": [{"id": "links", "value": _trace_link("${__data.fields.traceIdHidden}")}]},
-        {"matcher": {"id": "byName", "options": f"span.{traceql.SELECTED[0]}"},
-         "properties": [{"id": "unit", "value": USD}, {"id": "displayName", "value": "Cost (USD)"}]},
-    ]
+    tempo_overrides = [*TRACE_LINK_OVERRIDES, _usd_column(traceql.SELECTED[0], "Cost (USD)")]
+    routed_overrides = [*TRACE_LINK_OVERRIDES, _usd_column(Attr.ROUTING_SAVINGS, "Routing savings (USD)"),
+                        _usd_column(GenAI.USAGE_COST, "Cost (USD)")]
     panels = [
         c.timeseries("Spend rate by model, with exemplars ($ per hour)",
                      "US dollars per hour by model. Each exemplar dot is one call: hover it and follow "
@@ -64,6 +76,13 @@ def build() -> Dashboard:
                 "feature and model.",
                 [c.tempo_target(traceql.expensive_requests(), limit=100)], USD, L.pos(24, 12),
                 datasource=c.TEMPO_DS, overrides=tempo_overrides, sort_by="Cost (USD)"),
+        c.table("Routed calls (Tempo)",
+                "Calls a model routing rule matched, from Tempo (TraceQL): the rule, the model requested "
+                "and the model sent (request/response model), the savings (requested model's price minus "
+                "the routed model's, USD) and cost; dry-run rows have dry_run=true, the rule's target "
+                "model and no savings (the call was sent unchanged). Follow a row's link to its trace.",
+                [c.tempo_target(traceql.routed_calls(), limit=100)], USD, L.pos(24, 10),
+                datasource=c.TEMPO_DS, overrides=routed_overrides, sort_by="Routing savings (USD)"),
     ]
     return c.dashboard(c.UID_DRILLDOWN, "inferops: Request drill-down",
                        "From dollars to the request: exemplars linked to Tempo by trace_id and the most "

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inferops.names import ATTRIBUTION_ATTRS, GenAI, Label, all_span_attributes
+from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Label, all_span_attributes
 
 from .common import THRESHOLD_VAR
 
@@ -46,6 +46,25 @@ def expensive_requests() -> str:
     """
     columns = ", ".join(f"span.{a}" for a in SELECTED)
     return f"{{ span.{GenAI.USAGE_COST} > ${THRESHOLD_VAR} }} | select({columns})"
+
+
+#: Span attributes shown as columns of the routed-calls table (issue 9: requested and routed model, savings).
+ROUTING_SELECTED: tuple[str, ...] = (
+    Attr.ROUTING_RULE, Attr.REQUESTED_MODEL, GenAI.REQUEST_MODEL, GenAI.RESPONSE_MODEL, Attr.ROUTING_SAVINGS,
+    Attr.ROUTING_DRY_RUN, Attr.ROUTING_TARGET_MODEL, GenAI.USAGE_COST,
+    ATTRIBUTION_ATTRS[Label.TEAM], ATTRIBUTION_ATTRS[Label.FEATURE],
+)
+
+
+def routed_calls() -> str:
+    """Spans a routing rule matched (rewritten or dry run), with the routing columns.
+
+    ``!= nil`` is TraceQL's "attribute is set": ``inferops.routing.rule`` is
+    written on every call a rule matched, dry run included. No attribution
+    filter, for the reason given in :func:`expensive_requests`.
+    """
+    columns = ", ".join(f"span.{a}" for a in ROUTING_SELECTED)
+    return f"{{ span.{Attr.ROUTING_RULE} != nil }} | select({columns})"
 
 
 class TraceQLError(ValueError):

@@ -3,7 +3,9 @@
 Prometheus (exemplar storage on, scrape every 1 s, rules evaluated every 1 s)
 scrapes an app that records LLM calls for several teams, projects, features,
 models, providers and environments, with cached reads, streams, failures,
-an unpriced model and unattributed calls. The recording rules of
+an unpriced model and unattributed calls, under a routing policy
+(``ROUTING``) that rewrites some calls and dry-runs others, so the "Model
+routing" panels have savings and potential savings to show. The recording rules of
 ``inferops alerts build`` (from a small budgets file) are loaded too, so the
 queries that read them are checked with them in place.
 
@@ -60,7 +62,7 @@ import inferops.instrumentation
 from inferops.instrumentation import InferopsInstrumentor
 from inferops.instrumentation.prometheus_reader import InferopsPrometheusMetricReader
 from inferops.mock_providers import DATED_MODELS, MockProviderServer
-from inferops.names import Label, Metrics, RecordingRules
+from inferops.names import Attr, GenAI, Label, Metrics, RecordingRules
 from inferops.processors.engine import CostEngine
 from inferops.processors.usage import UsageRecord
 from inferops.settings import Settings
@@ -80,6 +82,7 @@ CACHED = {"x-mock-cached-tokens": "800"}
 #: ((team, project, feature, environment), [(provider, requested model, call options)]); "" = not set.
 PLAN = [
     (("alpha", "checkout", "summarize", "prod"), [
+        ("openai", "gpt-4o", dict()),  # routed to gpt-4o-mini by ROUTING (served and labelled as MINI)
         ("openai", "gpt-4o-mini", dict(headers=CACHED)),
         ("openai", "gpt-4o-mini", dict(stream=True)),
         ("openai", "gpt-4o-mini", dict(stream=True, headers={"x-mock-stream-abort-after": "4"})),
@@ -96,6 +99,26 @@ PLAN = [
 CONCRETE = {"environment": "prod", "team": "alpha", "project": "checkout", "feature": "summarize",
             "provider": "openai", "model": MINI}
 MULTI = {"team": ["alpha", "beta"], "model": [MINI, SONNET]}
+
+#: Routing policy of the app (Settings.routing_file). alpha's gpt-4o calls are rewritten to gpt-4o-mini
+#: (Metrics.ROUTING_SAVINGS); alpha's gpt-4o-mini calls and every claude-sonnet-4-5 call match dry-run rules
+#: (Metrics.ROUTING_POTENTIAL_SAVINGS, requests unchanged). gamma's gpt-4o call matches nothing, so
+#: gpt-4o still reaches Prometheus as a served model.
+ROUTED_FROM, ROUTED_TO = "gpt-4o", "gpt-4o-mini"
+ROUTING = f"""\
+rules:
+  - name: alpha-4o-to-mini
+    when: {{provider: openai, model: {ROUTED_FROM}, team: alpha}}
+    route_to: {{model: {ROUTED_TO}}}
+  - name: try-nano-for-alpha
+    when: {{provider: openai, model: gpt-4o-mini, team: alpha}}
+    route_to: {{model: gpt-4.1-nano}}
+    dry_run: true
+  - name: try-haiku
+    when: {{provider: anthropic, model: claude-sonnet-4-5}}
+    route_to: {{model: claude-haiku-4-5}}
+    dry_run: true
+"""
 
 BUDGETS = """\
 version: 1
@@ -125,7 +148,7 @@ class InstrumentedApp:
     spans go to an in-memory exporter so exemplar trace ids can be checked against them.
     """
 
-    def __init__(self, server: MockProviderServer) -> None:
+    def __init__(self, server: MockProviderServer, routing_file: Path) -> None:
         self.server = server
         res = Resource.create({"service.name": "shop-api", "deployment.environment.name": "prod"})
         self.exporter = InMemorySpanExporter()
@@ -137,7 +160,8 @@ class InstrumentedApp:
         failures = inferops.instrumentation.instrument_failures
         self.instrumentor.instrument(
             tracer_provider=self.tp, meter_provider=self.mp,
-            settings=Settings(provider_endpoints=server.endpoints(), required_tags=(Label.TEAM,)))
+            settings=Settings(provider_endpoints=server.endpoints(), required_tags=(Label.TEAM,),
+                              routing_file=str(routing_file)))
         assert inferops.instrumentation.instrument_failures == failures, "InferopsInstrumentor failed"
         self.client = httpx.Client(timeout=30)
         self.engine = CostEngine()
@@ -218,8 +242,10 @@ def stack(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("prom")
     rules = tmp / "rules.yml"
     rules.write_text(dump_yaml(build_groups(parse_budgets_text(BUDGETS), RuleOptions.demo())))
+    routing = tmp / "routing.yaml"
+    routing.write_text(ROUTING)
     server = MockProviderServer(host="127.0.0.1", port=0).start()
-    app = InstrumentedApp(server).start()
+    app = InstrumentedApp(server, routing).start()
     port = _free_port()
     (tmp / "prometheus.yml").write_text(
         f"global:\n  scrape_interval: {SCRAPE_S}s\n  evaluation_interval: 1s\n"
@@ -340,7 +366,7 @@ def test_every_panel_query_returns_series(stack, pass_name):
             failures.append(f"{name} / {panel['title']} [{target['refId']}]: error {res.get('error')}\n  {res['_expr']}")
         elif not res["data"]["result"]:
             failures.append(f"{name} / {panel['title']} [{target['refId']}]: no series\n  {res['_expr']}")
-    assert len(QUERIES) >= 60
+    assert len(QUERIES) >= 75
     assert not failures, f"{len(failures)} of {len(QUERIES)} queries failed:\n" + "\n".join(failures)
 
 
@@ -386,6 +412,53 @@ def test_figures_add_up(stack):
     n = float(calls["data"]["result"][0]["value"][1])
     assert n >= 1 and n == int(n)
     assert math.isclose(float(saved["data"]["result"][0]["value"][1]), n * per_call.cache_read_savings, rel_tol=1e-6)
+
+
+def _panel_target(title: str, ref: str = "A") -> dict:
+    [target] = [t for _, p, t in QUERIES if p["title"] == title and t["refId"] == ref]
+    return target
+
+
+def test_routing_panels_show_the_policy_and_its_savings(stack):
+    """The "Model routing" panels read what the policy did: the rewritten pair's savings equal the
+    engine's per-call figure times a whole number of calls, dry-run pairs are the rules' targets."""
+    prom, app, start = stack
+    spans = app.exporter.get_finished_spans()
+    routed = [s for s in spans if s.attributes.get(Attr.ROUTING_RULE) == "alpha-4o-to-mini"]
+    assert routed and all(s.attributes[Attr.REQUESTED_MODEL] == ROUTED_FROM for s in routed)
+    assert all(s.attributes[GenAI.RESPONSE_MODEL] == MINI for s in routed)  # the mock served the routed model
+    # Per routed call: the requested model's price minus the routed model's, for the tokens used.
+    per_call = set()
+    for s in routed:
+        a = s.attributes
+        used = dict(input_tokens=a[GenAI.USAGE_INPUT_TOKENS], output_tokens=a[GenAI.USAGE_OUTPUT_TOKENS])
+        want = (app.engine.price(UsageRecord("openai", ROUTED_FROM, **used)).total
+                - app.engine.price(UsageRecord("openai", MINI, **used)).total)
+        assert want > 0 and math.isclose(a[Attr.ROUTING_SAVINGS], want, rel_tol=1e-9)
+        per_call.add(round(want, 15))
+    assert len(per_call) == 1  # same prompt, same tokens: one figure per call
+    saved = prom.get("/api/v1/query", query=f"sum by ({Label.TEAM}, {Label.REQUESTED_MODEL}, {Label.ROUTED_MODEL}) "
+                                            f"({Metrics.ROUTING_SAVINGS.prom_name})")["data"]["result"]
+    assert [r["metric"] for r in saved] == [{Label.TEAM: "alpha", Label.REQUESTED_MODEL: ROUTED_FROM,
+                                             Label.ROUTED_MODEL: ROUTED_TO}]
+    n = float(saved[0]["value"][1]) / per_call.pop()
+    assert n >= 1 and math.isclose(n, round(n), abs_tol=1e-6)
+    # The pair panels: exactly the policy's pairs.
+    pairs = _run_query(prom, {"maxDataPoints": 100}, _panel_target("Routing savings by model pair ($ per hour)"),
+                       {}, start)["data"]["result"]
+    assert {(r["metric"][Label.REQUESTED_MODEL], r["metric"][Label.ROUTED_MODEL]) for r in pairs} == \
+        {(ROUTED_FROM, ROUTED_TO)}
+    dry = _run_query(prom, {"maxDataPoints": 100},
+                     _panel_target("Dry-run routing: potential savings by model pair ($ per hour)"), {}, start)
+    assert {r["metric"][Label.ROUTED_MODEL] for r in dry["data"]["result"]} == {"gpt-4.1-nano", "claude-haiku-4-5"}
+    by_team = _run_query(prom, {"maxDataPoints": 100},
+                         {**_panel_target("Routing savings by team, feature and model pair", "B"), "instant": True},
+                         {}, start)["data"]["result"]
+    assert {r["metric"][Label.TEAM] for r in by_team} == {"alpha", "beta"}
+    # Dry runs sent the requests unchanged: gamma's gpt-4o (no rule) and the dry-run models still served.
+    served = set(prom.get(f"/api/v1/label/{Label.MODEL}/values", **{"match[]": Metrics.COST.prom_name})["data"])
+    assert {GPT4O, MINI, SONNET} <= served
+    assert not served & {DATED_MODELS["gpt-4.1-nano"], DATED_MODELS["claude-haiku-4-5"]}
 
 
 def test_exemplars_are_trace_ids_of_exported_spans(stack):

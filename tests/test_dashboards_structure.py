@@ -23,7 +23,7 @@ import pytest
 
 from inferops.alerts import gpu_sources
 from inferops.alerts.gpu_config import load_gpu_config
-from inferops.dashboards import common, gpu, lint, overview, traceql
+from inferops.dashboards import common, gpu, lint, overview, promql, traceql
 from inferops.dashboards.build import (
     COST_DASHBOARDS,
     DASHBOARDS,
@@ -35,7 +35,7 @@ from inferops.dashboards.build import (
     render,
     to_dict,
 )
-from inferops.names import Metrics, RecordingRules
+from inferops.names import Label, Metrics, RecordingRules
 
 BOARDS = build_all()
 BUILTIN_VARS = {"__all", "__range", "__rate_interval", "__interval", "__url_time_range", "__all_variables",
@@ -249,7 +249,7 @@ def test_every_prometheus_query_meets_contract_and_linter_rules(name):
 
 def test_query_count_across_dashboards():
     exprs = [t for _, _, t in _all_queries() if t["datasource"]["type"] == "prometheus"]
-    assert len(exprs) >= 90  # 67 API-cost + 26 GPU
+    assert len(exprs) >= 100  # 75 API-cost (8 of them model routing) + 26 GPU
 
 
 def test_the_linter_rejects_what_it_should():
@@ -400,6 +400,64 @@ def test_gpu_dashboard_variables():
     assert '=~"$cluster"' in variables["namespace"]["query"]
 
 
+# -- model routing (issue 9) --------------------------------------------------------------
+
+ROUTING_METRICS = {Metrics.ROUTING_SAVINGS.prom_name, Metrics.ROUTING_POTENTIAL_SAVINGS.prom_name}
+
+
+def _routing_panels() -> dict[str, dict]:
+    board = BOARDS["inferops-overview.json"]
+    return {p["title"]: p for p in iter_panels(board)
+            if any(lint.metric_names(t["expr"]) & ROUTING_METRICS for t in p["targets"])}
+
+
+def test_routing_section_on_the_overview_only():
+    """Issue 9: savings and dry-run potential savings are shown, on the overview (and nowhere else)."""
+    panels = _routing_panels()
+    assert set(panels) == {
+        "Saved by model routing", "Dry-run routing rules would have saved", "Spend avoided by routing (share)",
+        "Routing savings by model pair ($ per hour)", "Routing savings by team and feature ($ per hour)",
+        "Dry-run routing: potential savings by model pair ($ per hour)",
+        "Routing savings by team, feature and model pair"}
+    for name, board in BOARDS.items():
+        if name != "inferops-overview.json":
+            assert not any(lint.metric_names(t["expr"]) & ROUTING_METRICS
+                           for _, t in iter_targets(board) if t["datasource"]["type"] == "prometheus"), name
+    # The section sits below every other overview panel.
+    others = [p for p in iter_panels(BOARDS["inferops-overview.json"]) if p["title"] not in panels]
+    assert min(p["gridPos"]["y"] for p in panels.values()) >= max(p["gridPos"]["y"] + p["gridPos"]["h"]
+                                                                  for p in others)
+    for title, p in panels.items():
+        assert p["description"].startswith("Model routing:"), title
+        want = common.PERCENT if "share" in title else common.USD
+        assert p["fieldConfig"]["defaults"]["unit"] == want, title
+
+
+def test_routing_queries_filter_group_and_window_right():
+    panels = _routing_panels()
+    names_by_title = {}
+    for title, p in panels.items():
+        for t in p["targets"]:
+            q = lint.parse(t["expr"])
+            names_by_title.setdefault(title, set()).update(s.metric for s in q.selectors)
+            for sel in q.selectors:  # every variable applied, on every selector
+                assert {(label, "=~", f"${var}") for label, var in promql.FILTERS} <= set(sel.matchers), title
+                want = "$__range" if t["instant"] else "$__rate_interval"
+                assert sel.window == want, title
+    by = {title: set(lint.parse(p["targets"][0]["expr"]).grouping_labels) for title, p in panels.items()}
+    pair = {Label.REQUESTED_MODEL, Label.ROUTED_MODEL}
+    assert by["Routing savings by model pair ($ per hour)"] == pair
+    assert by["Dry-run routing: potential savings by model pair ($ per hour)"] == pair
+    assert by["Routing savings by team and feature ($ per hour)"] == {Label.TEAM, Label.FEATURE}
+    assert by["Routing savings by team, feature and model pair"] == {Label.TEAM, Label.FEATURE} | pair
+    assert names_by_title["Dry-run routing rules would have saved"] == {
+        Metrics.ROUTING_POTENTIAL_SAVINGS.prom_name}
+    assert names_by_title["Saved by model routing"] == {Metrics.ROUTING_SAVINGS.prom_name}
+    assert names_by_title["Routing savings by team, feature and model pair"] == ROUTING_METRICS
+    legends = {t["legendFormat"] for p in panels.values() for t in p["targets"]}
+    assert "{{requested_model}} -> {{routed_model}}" in legends and "{{team}} / {{feature}}" in legends
+
+
 # -- exemplars, links -------------------------------------------------------------------
 
 
@@ -464,15 +522,21 @@ def test_gpu_dashboard_and_overview_link_each_other():
 
 
 def test_traceql_queries_parse_and_use_contract_attributes():
-    tempo = [(p, t) for _, p, t in _all_queries() if t["datasource"]["type"] == "tempo"]
-    assert tempo
-    for panel, t in tempo:
+    tempo = {p["title"]: (p, t) for _, p, t in _all_queries() if t["datasource"]["type"] == "tempo"}
+    assert set(tempo) == {"Most expensive requests (Tempo)", "Routed calls (Tempo)"}
+    for panel, t in tempo.values():
         attrs = traceql.check(t["query"])
         assert "span.gen_ai.usage.cost" in attrs  # the contract spelled out
-        assert t["queryType"] == "traceql" and "$threshold" in t["query"]
+        assert t["queryType"] == "traceql"
         links = [prop["value"] for o in panel["fieldConfig"]["overrides"] for prop in o["properties"]
                  if prop["id"] == "links"]
         assert links and all(l[0]["internal"]["datasourceUid"] == "${tempo_datasource}" for l in links)
+    assert "$threshold" in tempo["Most expensive requests (Tempo)"][1]["query"]
+    # Routed calls: spans where the routing rule attribute is set, with requested/routed model and savings.
+    routed = tempo["Routed calls (Tempo)"][1]["query"]
+    assert routed.startswith("{ span.inferops.routing.rule != nil }")
+    assert {"span.inferops.request.model_requested", "span.gen_ai.request.model",
+            "span.inferops.routing.savings", "span.inferops.routing.dry_run"} <= set(traceql.check(routed))
 
 
 @pytest.mark.parametrize("bad", [
@@ -484,6 +548,8 @@ def test_traceql_queries_parse_and_use_contract_attributes():
     "{ span.gen_ai.usage.cost > 1 } | sort(span.gen_ai.usage.cost)",
     "{ span.gen_ai.usage.dollars > 1 }",  # not in the contract
     "{ resource.k8s.secret = \"x\" }",
+    "{ span.inferops.routing.rules != nil }",  # not in the contract
+    "{ span.inferops.routing.rule != }",
 ])
 def test_traceql_checker_rejects(bad):
     with pytest.raises(traceql.TraceQLError):
@@ -495,6 +561,7 @@ def test_traceql_checker_rejects(bad):
     '{ (span.gen_ai.usage.cost >= $threshold || duration > 2s) && status = error } | count() > 2',
     '{ span.inferops.team =~ "${team:regex}" } && { resource.service.name = "api" } | avg(span.gen_ai.usage.cost) > 1',
     '{ }',
+    '{ span.inferops.routing.rule != nil && span.inferops.routing.dry_run = true }',
 ])
 def test_traceql_checker_accepts(good):
     traceql.check(good)

@@ -112,6 +112,7 @@ def test_openai_stream_injection_is_invisible(srv, include_usage):
     assert len(seen) == 1 + 12 + 1 + (1 if include_usage else 0)  # role, content, finish(, usage)
     [span] = cap.spans()
     assert span.attributes[GenAI.REQUEST_STREAM] is True
+    assert GenAI.ERROR_TYPE not in span.attributes  # the SDK stops at [DONE] and closes: a complete stream
     assert span.attributes[GenAI.USAGE_OUTPUT_TOKENS] == 12
     assert span.attributes[Attr.USAGE_SOURCE] == "provider"
     assert span.attributes[GenAI.RESPONSE_TIME_TO_FIRST_CHUNK] > 0
@@ -214,6 +215,7 @@ def test_anthropic_stream_sync_and_async(srv):
         assert span.attributes[GenAI.USAGE_OUTPUT_TOKENS] == 7
         assert span.attributes[GenAI.REQUEST_STREAM] is True
         assert span.attributes[Attr.USAGE_SOURCE] == "provider"
+        assert GenAI.ERROR_TYPE not in span.attributes
         assert span.end_time is not None
 
 
