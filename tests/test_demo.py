@@ -136,7 +136,7 @@ def _check_files(out: Path) -> None:
     assert am["route"]["routes"] and am["receivers"]
     json.loads((out / "alerts" / "grafana-alert-rules.json").read_text())
     for rel in ("grafana/provisioning/datasources/inferops.yaml", "grafana/provisioning/dashboards/inferops.yaml",
-                "budgets.yaml", "prices.yaml"):
+                "budgets.yaml", "prices.yaml", "routing.yaml"):
         assert yaml.safe_load((out / rel).read_text()), rel
     promtool, amtool = shutil.which("promtool"), shutil.which("amtool")
     assert promtool and amtool, "promtool and amtool come with the Debian prometheus packages (.ci/run)"
@@ -216,6 +216,10 @@ def test_demo_without_prometheus_serves_exemplars_sends_otlp_and_prints_the_char
     for model in ("gpt-4o-2024-08-06", "claude-sonnet-4-5-20250929", "gemini-2.5-pro", "llama-3.1-8b-instruct"):
         assert model in text
     assert "no price" not in text  # the demo's price overrides price the self-hosted model
+    # The demo's routing policy: a rewrite rule and a dry-run rule, both summarised.
+    m = re.search(r"rewritten calls saved \$([0-9.,]+); dry-run rules would have saved \$([0-9.,]+)", text)
+    assert m, text
+    assert float(m.group(1)) + float(m.group(2)) > 0, m.group(0)
     _check_files(demo.out_dir)
     assert not (demo.out_dir / "prometheus.yml").exists()
     # Spans reached the OTLP endpoint with the GenAI and attribution attributes.

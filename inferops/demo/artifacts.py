@@ -60,18 +60,34 @@ def budgets_text(webhook_url: str, search_usd: float = 0.10, support_usd: float 
     return BUDGETS_TEMPLATE.format(webhook_url=webhook_url, search_usd=search_usd, support_usd=support_usd)
 
 
-def write_inputs(out: Path, webhook_url: str) -> tuple[Path, Path]:
-    """budgets.yaml and prices.yaml (validated by their loaders before anything uses them)."""
+ROUTING = """\
+# Model routing policy of `inferops demo` (format: docs/finops.md). First match wins.
+rules:
+  - name: short-synthesis-to-mini      # short answer-synthesis prompts do as well on the mini model
+    when: {provider: openai, model: gpt-4o, feature: answer-synthesis, max_input_tokens: 1500}
+    route_to: {model: gpt-4o-mini}
+  - name: try-haiku-for-summaries      # dry run: record what it would save, change nothing
+    when: {provider: anthropic, model: claude-sonnet-4-5, feature: ticket-summary}
+    route_to: {model: claude-haiku-4-5}
+    dry_run: true
+"""
+
+
+def write_inputs(out: Path, webhook_url: str) -> tuple[Path, Path, Path]:
+    """budgets.yaml, prices.yaml and routing.yaml (validated by their loaders before anything uses them)."""
     from inferops.alerts.budgets import load_budgets
+    from inferops.processors.engine import CostEngine
     from inferops.processors.overrides import load_overrides
+    from inferops.processors.routing import RoutingPolicy
 
     out.mkdir(parents=True, exist_ok=True)
-    budgets, prices = out / "budgets.yaml", out / "prices.yaml"
+    budgets, prices, routing = out / "budgets.yaml", out / "prices.yaml", out / "routing.yaml"
     budgets.write_text(budgets_text(webhook_url), encoding="utf-8")
     prices.write_text(PRICES, encoding="utf-8")
+    routing.write_text(ROUTING, encoding="utf-8")
     load_budgets(budgets)
-    load_overrides(prices)
-    return budgets, prices
+    RoutingPolicy.load(str(routing), CostEngine(overrides=load_overrides(prices)))
+    return budgets, prices, routing
 
 
 def write_alerts(out: Path, budgets_file: Path) -> dict[str, Path]:
@@ -125,7 +141,8 @@ Generated files are in {out}/ :
   alerts/alertmanager.yml        Alertmanager: --config.file (or merge alerts/alertmanager-fragment.yaml
                                  into your routing tree); check with amtool check-config
   alerts/grafana-alert-rules.json  Grafana-managed alerts: inferops alerts apply-grafana --rules ...
-  budgets.yaml, prices.yaml      the demo's budgets and price overrides; for real budgets write your own and
+  budgets.yaml, prices.yaml,     the demo's budgets, price overrides and model routing policy; for real
+  routing.yaml                   budgets write your own and
                                  run: inferops alerts build --budgets budgets.yaml --out alerts/
                                  (the demo's rules use seconds-long windows; production ones use hours)
   prometheus.yml                 the Prometheus configuration the demo ran (when it ran Prometheus)

@@ -170,7 +170,7 @@ class Demo:
         webhook_url = f"http://{LOCALHOST}:{receiver.port if receiver else DEFAULT_WEBHOOK_PORT}/inferops-demo"
 
         out = o.out
-        budgets_file, prices_file = artifacts.write_inputs(out, webhook_url)
+        budgets_file, prices_file, routing_file = artifacts.write_inputs(out, webhook_url)
         artifacts.write_dashboards(out)
         alert_files = artifacts.write_alerts(out, budgets_file)
 
@@ -179,7 +179,7 @@ class Demo:
         mock = MockProviderServer(host=LOCALHOST, port=o.mock_port, latency_s=o.mock_latency,
                                   chunk_delay_s=0.004).start()
         self._later("the mock providers", mock.stop)
-        metrics_port = self._instrument(mock, prices_file, traces_url)
+        metrics_port = self._instrument(mock, prices_file, routing_file, traces_url)
         metrics_url = f"http://{o.bind}:{metrics_port}/metrics"
 
         self.console.line(f"inferops demo: mock providers (OpenAI, Anthropic, Gemini wire formats) at {mock.base_url}")
@@ -219,7 +219,7 @@ class Demo:
         self.console.line(f"inferops demo: traffic of 5 teams over OpenAI, Anthropic, Gemini and a self-hosted "
                           f"model, {o.concurrency} workers, {end}")
 
-    def _instrument(self, mock, prices_file: Path, traces_url: str) -> int:
+    def _instrument(self, mock, prices_file: Path, routing_file: Path, traces_url: str) -> int:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -231,6 +231,7 @@ class Demo:
         o = self.opts
         settings = dataclasses.replace(
             load_settings(), enabled=True, prices_file=str(prices_file.resolve()),
+            routing_file=str(routing_file.resolve()),
             provider_endpoints=mock.endpoints(), self_hosted=mock.self_hosted_endpoints(),
             enforcement_alertmanager_url="")
         resource = Resource.create({"service.name": o.service_name, "deployment.environment.name": "demo"})
@@ -321,6 +322,10 @@ class Demo:
                           + (f"; {stats.calls} calls, {stats.errors} errors (the mock answers a few 429s on purpose)" if stats else ""))
         self.console.line("")
         self.console.line(spend.chargeback(lines))
+        try:
+            self.console.line(spend.routing_line(self.reader.families()))
+        except Exception:  # the summary must print even if the metrics are gone
+            pass
         if self.with_stack:
             self.console.line("")
             if self.alerts:

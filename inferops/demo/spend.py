@@ -119,3 +119,18 @@ def chargeback(lines: dict[Key, Line]) -> str:
     if unpriced:
         out.append(f"{unpriced:.0f} calls had no price (counted as unpriced, never as $0).")
     return "\n".join(out)
+
+
+def routing_line(families: Iterable) -> str:
+    """One line on model routing: what rewritten calls saved and what dry-run rules would have saved."""
+    from inferops.names import Metrics
+
+    saved = potential = 0.0
+    for fam in families:
+        for sample in fam.samples:
+            if sample.name == Metrics.ROUTING_SAVINGS.prom_name:
+                saved += sample.value
+            elif sample.name == Metrics.ROUTING_POTENTIAL_SAVINGS.prom_name:
+                potential += sample.value
+    return (f"Model routing (routing.yaml): rewritten calls saved {_usd(saved)}; "
+            f"dry-run rules would have saved {_usd(potential)} more.")
