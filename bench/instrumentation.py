@@ -428,6 +428,9 @@ def main() -> int:
                         tool.on()
                         cpu[name].setdefault(tool.name, []).extend(cpu_samples(fn, args.calls))
                         tool.off()
+                print(f"[{phase}] {name}: " + ", ".join(
+                    f"{k} {statistics.median(v) * 1e6:.0f} us" for k, v in cpu[name].items() if v),
+                    file=sys.stderr, flush=True)
             for name, fn in firsts.items():
                 for _ in range(args.rounds):
                     if phase == "reversible":
