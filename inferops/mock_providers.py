@@ -912,6 +912,9 @@ def _route(method: str, path: str, query: dict[str, list[str]], headers: dict[st
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
+    #: Send each small stream write at once (TCP_NODELAY), as real providers' servers do; with Nagle on,
+    #: a chunk after the first waits ~40 ms for the client's delayed ACK, which distorts time to first chunk.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr logging
         pass
