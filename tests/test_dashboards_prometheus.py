@@ -30,17 +30,11 @@ keeps the two in step.
 from __future__ import annotations
 
 import calendar
-import json
 import math
-import os
 import re
 import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -66,6 +60,7 @@ from inferops.names import Attr, GenAI, Label, Metrics, RecordingRules
 from inferops.processors.engine import CostEngine
 from inferops.processors.usage import UsageRecord
 from inferops.settings import Settings
+from inferops.testing import PrometheusAPIError, PrometheusServer, prometheus_config
 
 pytestmark = pytest.mark.e2e
 
@@ -133,12 +128,6 @@ budgets:
     period: calendar_day
     amount_usd: 2
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class InstrumentedApp:
@@ -218,23 +207,6 @@ class InstrumentedApp:
         self.tp.shutdown()
 
 
-class Prom:
-    def __init__(self, base: str):
-        self.base = base
-
-    def get(self, path: str, **params) -> dict:
-        items = []
-        for k, v in params.items():
-            for one in (v if isinstance(v, list) else [v]):
-                items.append((k, str(one)))
-        url = f"{self.base}{path}?{urllib.parse.urlencode(items)}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                return json.loads(r.read())
-        except urllib.error.HTTPError as exc:
-            return json.loads(exc.read() or b"{}") | {"status": "error", "http": exc.code}
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     if PROMETHEUS is None:
@@ -246,46 +218,29 @@ def stack(tmp_path_factory):
     routing.write_text(ROUTING)
     server = MockProviderServer(host="127.0.0.1", port=0).start()
     app = InstrumentedApp(server, routing).start()
-    port = _free_port()
-    (tmp / "prometheus.yml").write_text(
-        f"global:\n  scrape_interval: {SCRAPE_S}s\n  evaluation_interval: 1s\n"
-        f"rule_files: [{rules}]\n"
-        f"scrape_configs:\n  - job_name: app\n    static_configs:\n      - targets: ['127.0.0.1:{app.port}']\n")
-    proc = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}", f"--storage.tsdb.path={tmp / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--enable-feature=exemplar-storage",
-         "--storage.tsdb.retention.time=1h"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp / "prometheus.log", "wb"))
-    prom = Prom(f"http://127.0.0.1:{port}")
+    config = prometheus_config(jobs={"app": [f"127.0.0.1:{app.port}"]}, rule_files=[rules], interval=f"{SCRAPE_S}s",
+                               evaluation_interval="1s")
+    cost = Metrics.COST.prom_name
+    ptd = RecordingRules.BUDGET_PERIOD_TO_DATE.name
+
+    def scrapes_and_rules() -> tuple[float, float]:
+        n = prom.query(f"max(count_over_time({cost}[1m]))")
+        r = prom.query(f"count({ptd} > 0)")
+        return (float(n[0]["value"][1]) if n else 0), (float(r[0]["value"][1]) if r else 0)
+
+    # Wait (no timed assertion: a deadline only turns a hang into a clear failure) until
+    # Prometheus holds >= 8 scrapes of the app and the recording rules have values.
+    deadline = time.monotonic() + 120
     try:
         start = time.time()
-        cost = Metrics.COST.prom_name
-        ptd = RecordingRules.BUDGET_PERIOD_TO_DATE.name
-        # Wait (no timed assertion: a deadline only turns a hang into a clear failure) until
-        # Prometheus holds >= 8 scrapes of the app and the recording rules have values.
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
-            try:
-                n = prom.get("/api/v1/query", query=f"max(count_over_time({cost}[1m]))")
-                r = prom.get("/api/v1/query", query=f"count({ptd} > 0)")
-                scrapes = float(n["data"]["result"][0]["value"][1]) if n["data"]["result"] else 0
-                rules_ready = bool(r["data"]["result"]) and float(r["data"]["result"][0]["value"][1]) >= 2
-                if scrapes >= 8 and rules_ready:
-                    break
-            except (OSError, KeyError, IndexError):
-                pass
-            assert time.time() < deadline, "Prometheus never had 8 scrapes and the rules: see prometheus.log"
-            time.sleep(0.5)
-        yield prom, app, start
+        with PrometheusServer(config, workdir=tmp, exemplars=True, retention="1h") as prom:
+            prom.wait_for(scrapes_and_rules, until=lambda sr: sr[0] >= 8 and sr[1] >= 2,
+                          timeout=deadline - time.monotonic(), ignore=(OSError, PrometheusAPIError),
+                          what="8 scrapes of the app and the budget rules")
+            yield prom, app, start
     finally:
         app.stop()
         server.stop()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 # -- Grafana's interpolation -------------------------------------------------------------
@@ -341,7 +296,7 @@ PASSES = {
 }
 
 
-def _run_query(prom: Prom, panel: dict, target: dict, values: dict, start: float) -> dict:
+def _run_query(prom: PrometheusServer, panel: dict, target: dict, values: dict, start: float) -> dict:
     now = time.time() - 1.5  # the last scrape is in
     if panel.get("timeFrom") == "now/M":
         frm = _month_start(now)

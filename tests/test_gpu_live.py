@@ -13,14 +13,9 @@ for ``InferopsGPUIdleSpend`` to fire (``for:`` shortened with ``for_overrides``)
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import subprocess
 import threading
 import time
-import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -32,6 +27,7 @@ from inferops.alerts.gpu_sources import DCGM, VLLM
 from inferops.dashboards.build import iter_targets, to_dict
 from inferops.dashboards.gpu import gpu_dashboard, variable_names
 from inferops.names import Label, Metrics, RecordingRules
+from inferops.testing import PrometheusServer
 
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [pytest.mark.e2e,
@@ -157,35 +153,10 @@ class FixtureExporter:
         return ""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-class Prom:
-    def __init__(self, base: str):
-        self.base = base
-
-    def query(self, expr: str) -> list[dict]:
-        data = _get(f"{self.base}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-        assert data["status"] == "success", data
-        return data["data"]["result"]
-
-    def wait_for(self, expr: str, count: int = 1, timeout: float = 60.0) -> list[dict]:
-        deadline = time.time() + timeout
-        result: list[dict] = []
-        while time.time() < deadline:
-            result = self.query(expr)
-            if len(result) >= count:
-                return result
-            time.sleep(0.5)
-        raise AssertionError(f"{expr}: expected {count} series within {timeout}s, got {result}")
+def wait_for_series(prom: PrometheusServer, expr: str, count: int = 1, timeout: float = 60.0) -> list[dict]:
+    """The result of ``expr`` once it has ``count`` series (a query error fails at once)."""
+    return prom.wait_for(lambda: prom.query(expr), until=lambda result: len(result) >= count, timeout=timeout,
+                         what=f"{expr}: {count} series")
 
 
 @pytest.fixture(scope="module")
@@ -209,43 +180,18 @@ def live(tmp_path_factory):
             {"job_name": "app", "metrics_path": "/app/metrics", "static_configs": [{"targets": [target]}]},
         ],
     }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(prom_config, sort_keys=False))
-    port = _free_port()
-    log = open(tmp / "prometheus.log", "wb")
-    proc = subprocess.Popen([PROMETHEUS, f"--config.file={tmp / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/-/ready", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise AssertionError("prometheus did not start: " + (tmp / "prometheus.log").read_text()[-2000:])
-            time.sleep(0.2)
-        prom = Prom(base)
-        # rate() only gives the true slope once its 10s window lies inside the series' life
-        # (before that it extrapolates at most half a scrape interval): wait for 13s of samples,
-        # then two more rule evaluations.
-        for counter in (DCGM.TOTAL_ENERGY, VLLM.PROMPT_TOKENS, Metrics.TOKENS.prom_name):
-            prom.wait_for(f"count_over_time({counter}[13s]) >= 12")
-        time.sleep(2.5)
-        prom.wait_for(R.MODEL_TEAM_SELF_HOSTED_COST.name, 2)
-        prom.wait_for(R.MODEL_COMPARABLE_API_COST_PER_1M.name, 1)
-        yield config, prom
+        with PrometheusServer(prom_config, workdir=tmp) as prom:
+            # rate() only gives the true slope once its 10s window lies inside the series' life
+            # (before that it extrapolates at most half a scrape interval): wait for 13s of samples,
+            # then two more rule evaluations.
+            for counter in (DCGM.TOTAL_ENERGY, VLLM.PROMPT_TOKENS, Metrics.TOKENS.prom_name):
+                wait_for_series(prom, f"count_over_time({counter}[13s]) >= 12")
+            time.sleep(2.5)
+            wait_for_series(prom, R.MODEL_TEAM_SELF_HOSTED_COST.name, 2)
+            wait_for_series(prom, R.MODEL_COMPARABLE_API_COST_PER_1M.name, 1)
+            yield config, prom
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
         exporter.close()
 
 
@@ -294,14 +240,9 @@ def test_served_model_cost_per_million_tokens_and_team_split(live):
 
 def test_idle_alert_fires_in_the_live_run(live):
     _, prom = live
-    deadline = time.time() + 60
-    firing: list[dict] = []
-    while time.time() < deadline:
-        alerts = _get(f"{prom.base}/api/v1/alerts")["data"]["alerts"]
-        firing = [a for a in alerts if a["labels"]["alertname"] == IDLE_ALERT and a["state"] == "firing"]
-        if firing:
-            break
-        time.sleep(0.5)
+    firing = prom.wait_for(
+        lambda: [a for a in prom.alerts() if a["labels"]["alertname"] == IDLE_ALERT and a["state"] == "firing"],
+        timeout=60, what=f"{IDLE_ALERT} firing")
     assert len(firing) == 1, firing
     alert = firing[0]
     # Only GPU B idles (GPU A's idle share is 0.4 x 24 = 9.6 USD/day, under 20).

@@ -2,7 +2,8 @@
 
 History is written as an OpenMetrics file with timestamped samples and turned
 into TSDB blocks with ``promtool tsdb create-blocks-from openmetrics`` in the
-test's data dir before Prometheus starts (works with 2.42; the hidden flag
+test's data dir before Prometheus starts (``inferops.testing.PrometheusServer``,
+``backfill=``) (works with 2.42; the hidden flag
 ``--max-block-duration=744h`` makes a few large blocks instead of one per 2 h,
 which cuts the setup from ~20 s to well under a second). Prometheus then
 serves it on 127.0.0.1 at a free port; retention is set to 100y so the
@@ -14,13 +15,10 @@ from __future__ import annotations
 
 import calendar
 import shutil
-import socket
-import subprocess
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
+
+from inferops.testing import PrometheusServer
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -47,63 +45,12 @@ def openmetrics(families: dict[str, list[tuple[dict[str, str], list[tuple[float,
     return "\n".join(lines) + "\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrometheusServer:
-    """Backfill blocks, then run ``prometheus`` on 127.0.0.1; ``stop()`` kills only this process."""
-
-    def __init__(self, workdir: Path, text: str):
-        self.workdir = workdir
-        data = workdir / "data"
-        data.mkdir(parents=True)
-        src = workdir / "history.om"
-        src.write_text(text)
-        res = subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q",
-                              "--max-block-duration=744h", str(src), str(data)],
-                             capture_output=True, text=True, timeout=120)
-        if res.returncode != 0:
-            raise RuntimeError(f"promtool failed: {res.stderr or res.stdout}")
-        cfg = workdir / "prometheus.yml"
-        cfg.write_text("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / "prometheus.log", "w")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, f"--config.file={cfg}", f"--storage.tsdb.path={data}",
-             "--storage.tsdb.retention.time=100y", f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"prometheus did not start: {(workdir / 'prometheus.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 def start_prometheus(tmp_path_factory, name: str, families) -> PrometheusServer:
+    """Backfill ``families`` (see :func:`openmetrics`), then serve them; ``stop()`` stops only this Prometheus."""
     if not PROMETHEUS or not PROMTOOL:
         pytest.fail("prometheus/promtool not installed (apt-get install prometheus)")
-    return PrometheusServer(tmp_path_factory.mktemp(name), openmetrics(families))
+    return PrometheusServer(workdir=tmp_path_factory.mktemp(name), backfill=openmetrics(families),
+                            retention="100y", ready_timeout=60).start()
 
 
 def hourly(start: int, hours: int, first: float, step: float) -> list[tuple[int, float]]:

@@ -3,18 +3,13 @@ and two replicas scraped by a real Prometheus 2.42 summing to the hand-worked to
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
-import urllib.parse
-from pathlib import Path
 
 import pytest
 
 from inferops.processors.serve.testing import ServeProcess, get, make_request, make_span, post
+from inferops.testing import PrometheusServer, prometheus_config
 
 SEMCONV = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
            "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 1000,
@@ -75,40 +70,16 @@ def test_no_double_counting_and_exemplars():
         proc.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _query(base: str, expr: str) -> list:
-    """Result of an instant query; [] while Prometheus is still starting (it answers 503 then)."""
-    status, body = get(f"{base}/api/v1/query?query={urllib.parse.quote(expr)}")
-    if status == 503:
-        return []
-    assert status == 200, body
-    return json.loads(body)["data"]["result"]
-
-
 @pytest.mark.e2e
 def test_two_replicas_sum_in_prometheus():
     prom_bin = shutil.which("prometheus")
     assert prom_bin, "prometheus 2.42 (Debian package) is required: see .ci/run"
     replicas = [ServeProcess(), ServeProcess()]
-    tmp = Path(tempfile.mkdtemp(prefix="inferops-prom-"))
-    prom = None
+    prom = PrometheusServer(prometheus_config(jobs={"inferops-serve": [f"127.0.0.1:{r.port}" for r in replicas]}),
+                            exemplars=True)
     try:
-        targets = ", ".join(f"'127.0.0.1:{r.port}'" for r in replicas)
-        (tmp / "prometheus.yml").write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "scrape_configs:\n"
-            f"  - job_name: inferops-serve\n    static_configs: [{{targets: [{targets}]}}]\n")
-        port = _free_port()
-        prom = subprocess.Popen([prom_bin, f"--config.file={tmp / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 "--enable-feature=exemplar-storage"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
+        end = time.monotonic() + 30  # Prometheus' start counts in the 30 s, as it did
+        prom.start()
         trace_ids: set[str] = set()
         n = 10
         for i in range(n):  # a load balancer alternating between the replicas
@@ -117,12 +88,11 @@ def test_two_replicas_sum_in_prometheus():
             assert post(replicas[i % 2].traces_url, req.SerializeToString())[0] == 200
         expected = n * (2 * SEMCONV_USD + BEDROCK_USD)
         result = None
-        end = time.monotonic() + 30
         while time.monotonic() < end:
             try:
-                up = _query(base, 'count(up{job="inferops-serve"} == 1)')
-                result = _query(base, "sum(inferops_cost_usd_total)")
-                per = _query(base, "count(count by (instance) (inferops_cost_usd_total))")
+                up = prom.query('count(up{job="inferops-serve"} == 1)')
+                result = prom.query("sum(inferops_cost_usd_total)")
+                per = prom.query("count(count by (instance) (inferops_cost_usd_total))")
             except OSError:
                 time.sleep(0.3)
                 continue
@@ -134,15 +104,10 @@ def test_two_replicas_sum_in_prometheus():
         assert per and per[0]["value"][1] == "2"  # both replicas contributed
         # exemplars were scraped (OpenMetrics) and point at our traces
         now = time.time()
-        status, body = get(f"{base}/api/v1/query_exemplars?query=inferops_cost_usd_total"
-                           f"&start={now - 120}&end={now + 5}")
-        assert status == 200
-        found = {ex["labels"]["trace_id"] for series in json.loads(body)["data"] for ex in series["exemplars"]}
+        exemplars = prom.query_exemplars("inferops_cost_usd_total", now - 120, now + 5)
+        found = {ex["labels"]["trace_id"] for series in exemplars for ex in series["exemplars"]}
         assert found and found <= trace_ids
     finally:
-        if prom is not None:
-            prom.terminate()
-            prom.wait(10)
+        prom.stop()
         for r in replicas:
             r.close()
-        shutil.rmtree(tmp, ignore_errors=True)
