@@ -30,6 +30,8 @@ from opentelemetry import baggage, context
 #: Attribution fields callers can set.
 FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "environment")
 HEADER_PREFIX = "x-inferops-"
+_PREFIX_BYTES = HEADER_PREFIX.encode()
+_PREFIX_LEN = len(_PREFIX_BYTES)
 
 _settings_cache: list = []
 
@@ -146,6 +148,13 @@ class Resolver:
 def pop_inferops_headers(headers) -> dict[str, str]:
     """Remove every ``X-Inferops-*`` header from an httpx ``Headers``; return field -> value."""
     found: dict[str, str] = {}
+    raw = getattr(headers, "raw", None)  # httpx/httpx2: [(name bytes, value bytes)], no decoding
+    if isinstance(raw, list):
+        for name, _ in raw:
+            if name[:_PREFIX_LEN].lower() == _PREFIX_BYTES:
+                break
+        else:
+            return found  # the common case: no X-Inferops-* header at all
     for key in [k for k in headers.keys() if k.lower().startswith(HEADER_PREFIX)]:
         found[key.lower()[len(HEADER_PREFIX):].replace("_", "-")] = headers.get(key, "")
         del headers[key]

@@ -537,8 +537,9 @@ class Call:
         if response_model:
             attrs[GenAI.RESPONSE_MODEL] = response_model
         model = response_model or info.request_model
-        if (status < 400 and parsed is not None and parsed.output_text
-                and (usage is None or not usage.output_tokens)):
+        # usage first: reading output_text may decode the stream's text (LazyTextResponse), needed only here
+        if (status < 400 and parsed is not None and (usage is None or not usage.output_tokens)
+                and parsed.output_text):
             usage = self._estimate(usage, parsed, model)
         if usage is not None:
             if not usage.model:

@@ -28,7 +28,6 @@ import threading
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
 
@@ -186,47 +185,48 @@ class CostRecorder:
         ``semconv_attributes`` are the GenAI semconv attributes for the
         semconv histograms (never attribution labels).
         """
-        token = None
+        # The span's context is handed to each measurement (the SDK's exemplar filter reads it there)
+        # rather than attached: the same exemplars, without attach/detach and a context lookup per measurement.
+        ctx = None
         if span_context is not None and span_context.is_valid:
-            token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_context)))
-        try:
-            self._record(usage, cost, who, provider, model, operation, outcome, stream,
-                         semconv_attributes or {}, duration_s, time_to_first_chunk_s)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+            ctx = trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+        self._record(usage, cost, who, provider, model, operation, outcome, stream,
+                     semconv_attributes or _EMPTY_ATTRS, duration_s, time_to_first_chunk_s, ctx)
 
     def _record(self, usage, cost, who, provider, model, operation, outcome, stream, sem,
-                duration_s, ttfc_s) -> None:
-        labels = self.call_labels(provider, model, operation, who)
+                duration_s, ttfc_s, ctx=None) -> None:
+        # Nearly all the time of a call is spent inside the SDK (per measurement: attribute cleaning,
+        # hashing, exemplar sampling, 12-18 us with the 12 labels); building the dicts here is ~1 us.
+        labels, _ = self.call_labels_cached(provider, model, operation, who)
         status = cost.status if cost is not None else (PricingStatus.UNPRICED if usage else PricingStatus.PRICED)
         source = usage.usage_source if usage is not None else "provider"
         self.requests.add(1, {**labels, Label.OUTCOME: outcome, Label.STREAM: "true" if stream else "false",
-                              Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source})
+                              Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source}, context=ctx)
         if who.unattributed:
-            self.unattributed.add(1, labels)
+            self.unattributed.add(1, labels, context=ctx)
         if usage is not None:
             for token_type, n in usage.token_buckets().items():
                 if n:
-                    self.tokens.add(n, {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source})
+                    self.tokens.add(n, {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source},
+                                    context=ctx)
             if cost is None or cost.status == PricingStatus.UNPRICED:
-                self.unpriced.add(1, labels)
+                self.unpriced.add(1, labels, context=ctx)
             else:
                 for cost_type, usd in cost.components.items():
                     if usd:
-                        self.cost.add(usd, {**labels, Label.COST_TYPE: cost_type})
+                        self.cost.add(usd, {**labels, Label.COST_TYPE: cost_type}, context=ctx)
                 if cost.cache_read_savings > 0:
-                    self.cache_savings.add(cost.cache_read_savings, labels)
+                    self.cache_savings.add(cost.cache_read_savings, labels, context=ctx)
                 if outcome == Outcome.ERROR and cost.total:
-                    self.error_cost.add(cost.total, labels)
+                    self.error_cost.add(cost.total, labels, context=ctx)
             if usage.input_tokens:
-                self.token_usage.record(usage.input_tokens, {**sem, "gen_ai.token.type": "input"})
+                self.token_usage.record(usage.input_tokens, {**sem, "gen_ai.token.type": "input"}, context=ctx)
             if usage.output_tokens:
-                self.token_usage.record(usage.output_tokens, {**sem, "gen_ai.token.type": "output"})
+                self.token_usage.record(usage.output_tokens, {**sem, "gen_ai.token.type": "output"}, context=ctx)
         if duration_s is not None:
-            self.duration.record(duration_s, sem)
+            self.duration.record(duration_s, sem, context=ctx)
         if ttfc_s is not None:
-            self.ttfc.record(ttfc_s, sem)
+            self.ttfc.record(ttfc_s, sem, context=ctx)
 
     def record_parse_error(self, provider: str, reason: str) -> None:
         self.parse_errors.add(1, {Label.PROVIDER: self.guard(Label.PROVIDER, provider or "unknown"),

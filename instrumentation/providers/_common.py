@@ -129,6 +129,98 @@ class TextSink:
         return "".join(self.parts)[:MAX_TEXT_CHARS]
 
 
+#: Undecoded events kept by :class:`LazyText` before they are decoded anyway (bounds memory).
+LAZY_RESOLVE_BYTES = 1 << 20
+
+
+class LazyText:
+    """Generated text kept as the raw events that carry it, decoded only if someone reads it.
+
+    Stream parsers hand content-only events here undecoded (``add_raw``) once
+    they have seen the first content: the text is needed only for content
+    capture and for the tiktoken estimate when a stream ends without usage, so
+    most streams never decode these events at all. ``extract(data)`` turns one
+    event's data into its text pieces (it may raise: that event then adds
+    nothing, as an undecodable event does when parsed eagerly). Order is kept
+    between raw events and text added decoded (``add``); the result is the
+    same as a :class:`TextSink` fed every piece in stream order.
+    """
+
+    __slots__ = ("_sink", "_pending", "_pending_bytes", "_extract")
+
+    def __init__(self, extract: Callable[[bytes], list]) -> None:
+        self._sink = TextSink()
+        self._pending: list[bytes | str] = []
+        self._pending_bytes = 0
+        self._extract = extract
+
+    def add(self, text: Any) -> None:
+        if self._pending:
+            if isinstance(text, str) and text:
+                self._pending.append(text)
+        else:
+            self._sink.add(text)
+
+    def add_raw(self, data: bytes) -> None:
+        if self._sink.size >= MAX_TEXT_CHARS:
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes > LAZY_RESOLVE_BYTES:
+            self.resolve()
+
+    def resolve(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        self._pending_bytes = 0
+        sink, extract = self._sink, self._extract
+        for item in pending:
+            if type(item) is str:
+                sink.add(item)
+                continue
+            try:
+                pieces = extract(item)
+            except Exception:
+                continue
+            for piece in pieces:
+                sink.add(piece)
+
+    def text(self) -> str:
+        self.resolve()
+        return self._sink.text()
+
+
+_TEXT_SLOT = ParsedResponse.__dict__["output_text"]
+
+
+class LazyTextResponse(ParsedResponse):
+    """A :class:`ParsedResponse` whose ``output_text`` is decoded from a :class:`LazyText` on first read."""
+
+    __slots__ = ("_lazy",)
+
+    def __init__(self, lazy: LazyText | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._lazy = lazy
+
+    def _get_text(self) -> str:
+        lazy = self._lazy
+        if lazy is not None:
+            self._lazy = None
+            try:
+                _TEXT_SLOT.__set__(self, lazy.text())
+            except Exception:  # pragma: no cover - defensive: reading text must never raise
+                _TEXT_SLOT.__set__(self, "")
+        return _TEXT_SLOT.__get__(self)
+
+    def _set_text(self, value: str) -> None:
+        self._lazy = None
+        _TEXT_SLOT.__set__(self, value)
+
+    output_text = property(_get_text, _set_text)  # type: ignore[assignment]
+
+
 # ---------------------------------------------------------------------------
 # Server-Sent Events
 # ---------------------------------------------------------------------------
@@ -138,9 +230,12 @@ _SSE_BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 
 def sse_fields(raw: bytes) -> tuple[str, bytes]:
     """(event name, data) of one SSE event block (data lines joined with LF)."""
+    if raw.startswith(b"data:") and b"\n" not in raw and b"\r" not in raw:  # the common one-line event
+        v = raw[5:]
+        return "", (v[1:] if v.startswith(b" ") else v)
     event = ""
     data: list[bytes] = []
-    for line in raw.splitlines():
+    for line in (raw.split(b"\n") if b"\r" not in raw else raw.splitlines()):
         if line.startswith(b"data:"):
             v = line[5:]
             data.append(v[1:] if v.startswith(b" ") else v)
@@ -156,9 +251,15 @@ class SSEStream:
     ``on_event(event_name, data) -> bool`` is called per complete event; when it
     returns True and ``filtering`` is on, that event's bytes (including its
     terminating blank line) are left out of what :meth:`feed` returns.
+
+    Streams whose lines end in LF only (every provider in practice) take a
+    fast path: ``bytes.find`` for the blank line, no copy of a fragment that
+    holds whole events, and (filter mode) the fragment itself handed back when
+    nothing is dropped or held. Once a CR is seen the general splitter (CRLF,
+    CR) takes over for the rest of the stream.
     """
 
-    __slots__ = ("_buf", "_scan", "_on_event", "_filtering", "broken")
+    __slots__ = ("_buf", "_scan", "_on_event", "_filtering", "broken", "_cr")
 
     def __init__(self, on_event: Callable[[str, bytes], bool], filtering: bool = False) -> None:
         self._buf = bytearray()
@@ -166,10 +267,86 @@ class SSEStream:
         self._on_event = on_event
         self._filtering = filtering
         self.broken = ""
+        self._cr = False
 
     def feed(self, data: bytes) -> bytes:
         if self.broken:
             return data
+        if not self._cr:
+            if b"\r" not in data:
+                return self._feed_lf(data)
+            self._cr = True
+        return self._feed_any(data)
+
+    def _event(self, block: bytes) -> bool:
+        try:
+            name, payload = sse_fields(block)
+            return bool(self._on_event(name, payload))
+        except Exception:
+            return False
+
+    def _feed_lf(self, data: bytes) -> bytes:
+        buf = self._buf
+        if buf:
+            pos = max(0, len(buf) - 1)  # a held LF may end the event with the new fragment's first byte
+            buf += data
+            work = bytes(buf)
+            buf.clear()
+            carried = True
+        else:
+            work, pos, carried = data, 0, False
+        find = work.find
+        filtering = self._filtering
+        pieces: list[bytes] | None = None  # filter mode, once something is dropped: what the caller gets
+        start = kept = 0  # start of the current event; start of the bytes not yet put into ``pieces``
+        while True:
+            i = find(b"\n\n", pos)
+            if i < 0:
+                break
+            end = i + 2
+            if i == start:
+                drop = False
+            else:
+                block = work[start:i]
+                if block.startswith(b"data:") and b"\n" not in block:  # one-line event (sse_fields inlined)
+                    try:
+                        drop = bool(self._on_event("", block[6:] if block[5:6] == b" " else block[5:]))
+                    except Exception:
+                        drop = False
+                else:
+                    drop = bool(block.strip()) and self._event(block)
+            if drop and filtering:
+                if pieces is None:
+                    pieces = []
+                if start > kept:
+                    pieces.append(work[kept:start])
+                kept = end
+            start = pos = end
+        if start < len(work):
+            buf += work[start:] if start else work
+            self._scan = len(buf)
+            if len(buf) > MAX_EVENT_BYTES:
+                self.broken = "event too large"
+                buf.clear()
+                if not filtering:
+                    return data
+                if pieces is None:
+                    return work[kept:] if carried or kept else data
+                pieces.append(work[kept:])
+                return b"".join(pieces)
+        else:
+            self._scan = 0
+        if not filtering:
+            return data
+        if pieces is None:
+            if not carried and start == len(work):
+                return data  # nothing dropped, nothing held: the fragment as it came
+            return work[:start]
+        if start > kept:
+            pieces.append(work[kept:start])
+        return b"".join(pieces)
+
+    def _feed_any(self, data: bytes) -> bytes:
         buf = self._buf
         buf += data
         out = bytearray() if self._filtering else None
@@ -184,11 +361,7 @@ class SSEStream:
             block = bytes(buf[start:m.start()])
             drop = False
             if block.strip():
-                try:
-                    name, payload = sse_fields(block)
-                    drop = bool(self._on_event(name, payload))
-                except Exception:
-                    drop = False
+                drop = self._event(block)
             if out is not None and not drop:
                 out += buf[start:end]
             start = pos = end

@@ -20,7 +20,8 @@ from urllib.parse import unquote
 from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
-from ._common import SSEStream, TextSink, as_dict, as_int, as_str, error_response, has_int, loads, tier
+from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_str, error_response, has_int,
+                      loads, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -109,7 +110,7 @@ class AnthropicStreamState:
         self.model = ""
         self.id = ""
         self.stop = ""
-        self.text = TextSink()
+        self.text = LazyText(_delta_text)
         self.content = False
         self.events = 0
         self.error_type = ""
@@ -158,8 +159,8 @@ class AnthropicStreamState:
 
     def summary(self, broken: str = "") -> ParsedResponse:
         info = self.info
-        out = ParsedResponse(response_model=self.model, response_id=self.id, output_text=self.text.text(),
-                             finish_reasons=[self.stop] if self.stop else [], error_type=self.error_type)
+        out = LazyTextResponse(self.text, response_model=self.model, response_id=self.id,
+                               finish_reasons=[self.stop] if self.stop else [], error_type=self.error_type)
         out.usage = anthropic_usage(info.provider, self.model or info.request_model, self.usage or None,
                                     info.self_hosted, info.service_tier)
         if out.usage is None and self.fallback_usage:
@@ -170,8 +171,26 @@ class AnthropicStreamState:
         return out
 
 
+def _delta_text(data: bytes) -> list[str]:
+    """The text of one raw ``content_block_delta`` event, as :meth:`AnthropicStreamState.on_event` adds it."""
+    obj = json.loads(data)
+    if not isinstance(obj, dict) or obj.get("type") != "content_block_delta":
+        return []
+    text = as_dict(obj.get("delta")).get("text")
+    return [text] if isinstance(text, str) and text else []
+
+
+#: The start of a ``content_block_delta`` event's data (the API puts ``type`` first).
+_CONTENT_DELTA = re.compile(rb'\{\s*"type"\s*:\s*"content_block_delta"')
+
+
 class AnthropicSSEParser:
-    """Anthropic SSE stream (direct API and Vertex ``streamRawPredict``). Never filters."""
+    """Anthropic SSE stream (direct API and Vertex ``streamRawPredict``). Never filters.
+
+    Fast path: once the first content was seen, ``content_block_delta`` events
+    (the bulk of a stream; they carry only text) are not JSON-decoded: their
+    bytes go to the state's :class:`LazyText`, decoded only if the text is read.
+    """
 
     def __init__(self, info: RequestInfo) -> None:
         self.state = AnthropicStreamState(info)
@@ -179,6 +198,11 @@ class AnthropicSSEParser:
         self._bad = 0
 
     def _on_event(self, name: str, data: bytes) -> bool:
+        state = self.state
+        if state.content and _CONTENT_DELTA.match(data) and b"amazon-bedrock-invocationMetrics" not in data:
+            state.events += 1
+            state.text.add_raw(data)
+            return False
         if data:
             try:
                 self.state.on_event(json.loads(data))

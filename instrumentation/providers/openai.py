@@ -17,14 +17,15 @@ Groq streams put usage under ``x_groq.usage``.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 from urllib.parse import unquote
 
 from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
-from ._common import (SSEStream, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int, header,
-                      loads, tier)
+from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_list, as_str, error_response,
+                      has_int, header, loads, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _CHAT = "chat"
@@ -222,8 +223,22 @@ def _responses_summary(obj: dict, out: ParsedResponse) -> None:
                         out.output_text += part["text"]
 
 
+#: The keys of a chat/completions chunk whose values matter beyond generated text, with their value
+#: when it is null or a string without escapes (group 2 None: some other value).
+_CHUNK_KEYS = re.compile(rb'"(usage|finish_reason|service_tier)"\s*:\s*(null|"([^"\\]*)")?')
+
+
 class OpenAIStreamParser:
-    """SSE chat/completions/Responses stream; hides the injected usage-only chunk."""
+    """SSE chat/completions/Responses stream; hides the injected usage-only chunk.
+
+    Fast path: once the first content and the model were seen, a chat or
+    completions chunk whose ``usage`` and ``finish_reason`` are null, with no
+    ``error`` or ``x_groq``, can only add text: it is not JSON-decoded, its
+    bytes go to a :class:`LazyText` decoded only if the text is read (content
+    capture, or a stream without usage to estimate). Its ``service_tier`` is
+    read from the bytes when it is a plain string, else the chunk is decoded.
+    JSON key names are matched literally (no server escapes ASCII key names).
+    """
 
     def __init__(self, adapter: OpenAIAdapter, info: RequestInfo) -> None:
         self.adapter = adapter
@@ -231,7 +246,8 @@ class OpenAIStreamParser:
         self.kind = info.kind or _kind_of_operation(info.operation)
         self.filtering = bool(info.injected_stream_usage)
         self._sse = SSEStream(self._on_event, filtering=self.filtering)
-        self._text = TextSink()
+        self._text = LazyText(self._extract_text)
+        self._fast = self.kind in (_CHAT, _COMPLETIONS)
         self._usage: Any = None
         self._model = ""
         self._id = ""
@@ -252,6 +268,9 @@ class OpenAIStreamParser:
             self._done = True
             return False
         self._events += 1
+        if self._content and self._model and self._fast and self._text_only(data):
+            self._text.add_raw(data)
+            return False
         try:
             obj = json.loads(data)
         except (ValueError, UnicodeDecodeError):
@@ -305,6 +324,45 @@ class OpenAIStreamParser:
             return self.filtering and not choices and isinstance(obj.get("usage"), dict)
         return False
 
+    def _text_only(self, data: bytes) -> bool:
+        """True when this chunk can only add generated text (see the class docstring); reads its tier."""
+        if b'"error"' in data or b'"x_groq"' in data:
+            return False
+        tier_value = None
+        for key, value, text in _CHUNK_KEYS.findall(data):  # value b"": neither null nor a plain string
+            if key == b"service_tier":
+                if not value:
+                    return False
+                if value != b"null":
+                    tier_value = text
+            elif value != b"null":
+                return False
+        if tier_value is not None:
+            try:
+                self._tier = tier_value.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+        return True
+
+    def _extract_text(self, data: bytes) -> list[str]:
+        """The text pieces of one chat/completions chunk, as :meth:`_on_event` would add them."""
+        obj = json.loads(data)
+        out: list[str] = []
+        choices = obj.get("choices") if isinstance(obj, dict) else None
+        if isinstance(choices, list):
+            completions = self.kind == _COMPLETIONS
+            for ch in choices:
+                if not isinstance(ch, dict):
+                    continue
+                if completions:
+                    text = ch.get("text")
+                else:
+                    delta = ch.get("delta")
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(text, str) and text:
+                    out.append(text)
+        return out
+
     def _on_responses_event(self, obj: dict) -> None:
         typ = as_str(obj.get("type"))
         if typ == "response.output_text.delta":
@@ -354,9 +412,9 @@ class OpenAIStreamParser:
     def _finish_impl(self) -> ParsedResponse:
         info = self.info
         model = self._model or info.request_model
-        out = ParsedResponse(response_model=self._model, response_id=self._id, output_text=self._text.text(),
-                             finish_reasons=[self._finish[k] for k in sorted(self._finish)],
-                             error_type=self._error_type)
+        out = LazyTextResponse(self._text, response_model=self._model, response_id=self._id,
+                               finish_reasons=[self._finish[k] for k in sorted(self._finish)],
+                               error_type=self._error_type)
         if self.kind == _RESPONSES and self._response is not None:
             _responses_summary(self._response, out)
         out.usage = openai_usage(info.provider, model, info.operation, self._usage,
