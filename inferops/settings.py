@@ -247,6 +247,11 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest accepted request body (after decompression), in bytes."),
     Setting("serve_queue_bytes", parse_int(minimum=1024), 64 * 1024 * 1024, "int",
             "Bound of the forwarding queue in bytes; when full, senders get 503 with Retry-After."),
+    Setting("serve_semconv_metrics", parse_bool, False, "bool",
+            "Let `inferops serve` also emit the GenAI semconv histograms (gen_ai.client.token.usage, "
+            ".operation.duration, .time_to_first_chunk) for the spans it prices. Off by default: the apps' "
+            "own GenAI instrumentations (OpenLLMetry, OpenLIT, ...) already emit them, and emitting them "
+            "twice would double them in dashboards. The inferops_* metrics are always emitted."),
     Setting("serve_reprice", parse_bool, False, "bool",
             "Replace a cost already on a span (from another tool) with inferops' own figure."),
     Setting("serve_batch_bytes", parse_int(minimum=1024), 4 * 1024 * 1024, "int",
@@ -296,6 +301,7 @@ class Settings:
     serve_token: str = ""
     serve_max_body_bytes: int = 16 * 1024 * 1024
     serve_queue_bytes: int = 64 * 1024 * 1024
+    serve_semconv_metrics: bool = False
     serve_reprice: bool = False
     serve_batch_bytes: int = 4 * 1024 * 1024
     serve_retry_max_seconds: float = 300.0

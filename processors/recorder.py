@@ -124,8 +124,12 @@ class CallSample:
 class CostRecorder:
     """Creates the contract's instruments on ``meter`` and records calls."""
 
-    def __init__(self, meter: Meter, *, label_value_cap: int = 200, user_label: bool = False):
+    def __init__(self, meter: Meter, *, label_value_cap: int = 200, user_label: bool = False,
+                 semconv_histograms: bool = True):
         self.user_label = user_label
+        #: Record the GenAI semconv histograms (gen_ai.client.*). ``inferops serve`` turns them off by
+        #: default: the apps' own GenAI instrumentations (OpenLLMetry, OpenLIT) already emit them.
+        self.semconv_histograms = semconv_histograms
         self.cost = _create(meter, Metrics.COST)
         self.tokens = _create(meter, Metrics.TOKENS)
         self.requests = _create(meter, Metrics.REQUESTS)
@@ -219,10 +223,14 @@ class CostRecorder:
                     self.cache_savings.add(cost.cache_read_savings, labels, context=ctx)
                 if outcome == Outcome.ERROR and cost.total:
                     self.error_cost.add(cost.total, labels, context=ctx)
-            if usage.input_tokens:
-                self.token_usage.record(usage.input_tokens, {**sem, "gen_ai.token.type": "input"}, context=ctx)
-            if usage.output_tokens:
-                self.token_usage.record(usage.output_tokens, {**sem, "gen_ai.token.type": "output"}, context=ctx)
+            if self.semconv_histograms:
+                if usage.input_tokens:
+                    self.token_usage.record(usage.input_tokens, {**sem, "gen_ai.token.type": "input"}, context=ctx)
+                if usage.output_tokens:
+                    self.token_usage.record(usage.output_tokens, {**sem, "gen_ai.token.type": "output"},
+                                            context=ctx)
+        if not self.semconv_histograms:
+            return
         if duration_s is not None:
             self.duration.record(duration_s, sem, context=ctx)
         if ttfc_s is not None:
@@ -292,6 +300,7 @@ class CostRecorder:
         get_hist = hists.get
         requests, tokens, cost_inst = self.requests, self.tokens, self.cost
         token_usage, duration, ttfc = self.token_usage, self.duration, self.ttfc
+        semconv_on = self.semconv_histograms
         unpriced_status = PricingStatus.UNPRICED
         error = Outcome.ERROR
 
@@ -371,20 +380,20 @@ class CostRecorder:
                             tid, sid)
                     if outcome == error and cost.total:
                         add(self.error_cost, lkey, labels, cost.total, cost.total, tid, sid)
-                if usage.input_tokens:
+                if semconv_on and usage.input_tokens:
                     key = (token_usage, skey, "input")
                     h = get_hist(key)
                     if h is None:
                         hists[key] = h = [{**sem, "gen_ai.token.type": "input"}, []]
                     h[1].append((usage.input_tokens, tid, sid))
-                if usage.output_tokens:
+                if semconv_on and usage.output_tokens:
                     key = (token_usage, skey, "output")
                     h = get_hist(key)
                     if h is None:
                         hists[key] = h = [{**sem, "gen_ai.token.type": "output"}, []]
                     h[1].append((usage.output_tokens, tid, sid))
             for inst, value in ((duration, c.duration_s), (ttfc, c.time_to_first_chunk_s)):
-                if value is not None:
+                if semconv_on and value is not None:
                     key = (inst, skey)
                     h = get_hist(key)
                     if h is None:

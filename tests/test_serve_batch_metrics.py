@@ -112,3 +112,34 @@ def test_span_shapes_that_compare_equal_in_python_are_kept_apart():
     res = enricher.process(req)
     assert res.genai_spans == 2
     assert len(res.calls) == 1  # only the span not yet counted gets metrics
+
+
+def test_semconv_histograms_can_be_left_to_the_apps_instrumentation():
+    """`inferops serve` leaves gen_ai.client.* to the apps' own GenAI instrumentation by default
+    (INFEROPS_SERVE_SEMCONV_METRICS=false): the inferops_* series stay exactly the same."""
+    from inferops.processors.serve.server import Service
+    from inferops.settings import load_settings
+
+    full, full_reader = _recorder()
+    full.record_calls(_calls())
+    reader = InMemoryMetricReader()
+    lean = CostRecorder(MeterProvider(metric_readers=[reader]).get_meter("t"), semconv_histograms=False)
+    lean.record_calls(_calls()[:20])
+    for c in _calls()[20:]:  # the per-call path honours it too
+        lean.record_call(c.usage, c.cost, c.who, provider=c.provider, model=c.model, operation=c.operation,
+                         outcome=c.outcome, stream=c.stream, semconv_attributes=c.semconv_attributes,
+                         duration_s=c.duration_s, time_to_first_chunk_s=c.time_to_first_chunk_s)
+    semconv = {m.otel_name for m in (Metrics.GENAI_TOKEN_USAGE, Metrics.GENAI_OPERATION_DURATION,
+                                     Metrics.GENAI_TIME_TO_FIRST_CHUNK)}
+    expected = {k: v for k, v in _points(full_reader).items() if k[0] not in semconv}
+    got = _points(reader)
+    assert {k[0] for k in _points(full_reader)} & semconv == semconv  # the full recorder does emit them
+    assert got == expected
+    # The service is wired to the setting (built, never started: its socket is closed right away).
+    for env, want in (({}, False), ({"INFEROPS_SERVE_SEMCONV_METRICS": "true"}, True)):
+        service = Service(load_settings(env), host="127.0.0.1", port=0)
+        try:
+            assert service.enricher.recorder.semconv_histograms is want
+        finally:
+            service.httpd.server_close()
+            service.meter_provider.shutdown()

@@ -88,7 +88,8 @@ class Service:
             resource=Resource.create({"service.name": "inferops-serve", "service.version": __version__}))
         meter = self.meter_provider.get_meter("inferops.serve", __version__)
         self.metrics = ServiceMetrics(meter)
-        recorder = CostRecorder(meter, label_value_cap=settings.label_value_cap, user_label=settings.user_label)
+        recorder = CostRecorder(meter, label_value_cap=settings.label_value_cap, user_label=settings.user_label,
+                                semconv_histograms=settings.serve_semconv_metrics)
         self.enricher = Enricher(
             CostEngine.from_settings(settings), recorder,
             AttributionResolver(settings.baggage_keys, settings.resource_keys, settings.required_tags),
