@@ -223,6 +223,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Hosts (host or host:port) whose servers reject `stream_options`: no injection there."),
     Setting("tiktoken_cache_dir", parse_path, "", "path",
             "Folder with tiktoken encodings for estimating usage offline (sets TIKTOKEN_CACHE_DIR)."),
+    Setting("metrics_batch_interval_seconds", parse_float(minimum=0.0), 0.5, "float",
+            "The instrumentation records call metrics in batches off the request path, flushed this often "
+            "(seconds), before every inferops /metrics scrape, at 1000 buffered calls and on exit. "
+            "Third-party metric readers see a call at most this late. 0: record each call on its own path."),
     # Budget enforcement
     Setting("enforcement_alertmanager_url", parse_url, "", "url",
             "Alertmanager base URL polled for active InferopsBudgetExhausted alerts. "
@@ -291,6 +295,7 @@ class Settings:
     stream_usage_injection: bool = True
     stream_usage_injection_disabled_hosts: tuple[str, ...] = ()
     tiktoken_cache_dir: str = ""
+    metrics_batch_interval_seconds: float = 0.5
     enforcement_alertmanager_url: str = ""
     enforcement_budgets_file: str = ""
     enforcement_poll_seconds: float = 30.0

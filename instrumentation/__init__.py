@@ -65,13 +65,30 @@ class InferopsInstrumentor(BaseInstrumentor):
         runtime = build_runtime(**kwargs)
         if runtime is None:
             return
-        patched = patch_all(runtime)
+        try:
+            patched = patch_all(runtime)
+        except Exception:
+            runtime.close()
+            raise
+        self._runtime = runtime
         _log.debug("inferops: instrumented %s", ", ".join(patched) or "nothing (no httpx/httpx2)")
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from .patch import unpatch_all
 
         unpatch_all()
+        runtime, self._runtime = getattr(self, "_runtime", None), None
+        if runtime is not None:
+            runtime.close()  # records the calls whose metrics are still buffered
+
+    def flush_metrics(self) -> int:
+        """Record now the call metrics still buffered (``metrics_batch_interval_seconds``); returns how many.
+
+        inferops' own readers flush before every collection; call this before
+        reading a third-party reader (e.g. ``InMemoryMetricReader``) right after calls.
+        """
+        runtime = getattr(self, "_runtime", None)
+        return runtime.flush_metrics() if runtime is not None else 0
 
 
 def _is_config_error(exc: BaseException) -> bool:

@@ -10,14 +10,22 @@ returned :class:`Call` afterwards. Fail-safe rules, enforced here:
   exception: the usage-only chunk inferops itself asked for is removed);
 * no header, URL query or (unless ``capture_content``) body text is ever put
   on a span, a metric or a log line.
+
+Metrics are recorded off the request path: :class:`MetricsBatcher` buffers one
+:class:`~inferops.processors.recorder.CallSample` per call and hands batches to
+``CostRecorder.record_calls`` (same totals, one SDK measurement per series
+instead of 8-12 per call); see its docstring for when a batch is flushed.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import threading
 import time
+import weakref
 from typing import Any
 
 from opentelemetry import baggage as otel_baggage
@@ -27,7 +35,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from inferops.errors import BudgetExceededError
 from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Outcome, UsageSource
-from inferops.processors.recorder import Attribution
+from inferops.processors.recorder import Attribution, CallSample
 from inferops.processors.usage import UsageRecord
 
 from .attribution import pop_inferops_headers
@@ -58,6 +66,110 @@ def warn_once(site: str, exc: BaseException | None = None) -> None:
         _log.debug("inferops: %s failed again", site)
 
 
+#: A full buffer is flushed synchronously by the call that filled it (bounds memory and delay).
+MAX_BATCH = 1000
+
+
+class MetricsBatcher:
+    """Buffers finished calls and records them with ``CostRecorder.record_calls``, off the request path.
+
+    The OpenTelemetry SDK costs 12-18 us per measurement (attribute cleaning,
+    hashing, exemplar offer) and a call makes 8-12 of them; summed per series
+    over a batch, most of that work disappears. Flushed
+
+    * every ``interval_s`` by a daemon thread (what third-party readers see:
+      their collections lag the calls by at most that much);
+    * before every collection of an inferops :class:`~inferops.processors.exposition.OpenMetricsReader`
+      (pre-collect hook), so a scrape or a test always sees every finished call;
+    * when the buffer reaches ``max_samples`` (synchronously, by that call);
+    * by :meth:`close`: on ``uninstrument()`` and at interpreter exit.
+
+    Exemplars: per series and batch, the call that contributed most, with its
+    own trace/span id (see ``record_calls``). Never raises into the app.
+    """
+
+    def __init__(self, recorder, interval_s: float, max_samples: int = MAX_BATCH):
+        self.recorder = recorder
+        self.interval_s = interval_s
+        self.max_samples = max(1, max_samples)
+        self._buf: list[CallSample] = []
+        self._lock = threading.Lock()        # guards the buffer swap (held for nanoseconds)
+        self._flush_lock = threading.Lock()  # one batch at a time: a collect waits for one in flight
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_thread()
+        from inferops.processors.exposition import add_pre_collect_hook
+
+        add_pre_collect_hook(self.flush)
+        atexit.register(self.close)  # registered after the MeterProvider's own atexit: runs before it
+        ref = weakref.ref(self)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=lambda: _after_fork(ref))
+
+    def _start_thread(self) -> None:
+        if self.interval_s > 0:
+            self._thread = threading.Thread(target=self._run, name="inferops-metrics-flush", daemon=True)
+            self._thread.start()
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks (a parent thread may have held them), a new timer thread."""
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        if not self._closed:
+            self._start_thread()
+
+    def add(self, sample: CallSample) -> None:
+        with self._lock:
+            buf = self._buf
+            buf.append(sample)
+            full = len(buf) >= self.max_samples or self._closed  # closed: a late stream, record it now
+        if full:
+            self.flush()
+
+    def pending(self) -> int:
+        """Calls buffered and not yet recorded."""
+        return len(self._buf)
+
+    def flush(self) -> int:
+        """Record every buffered call now; returns how many. Never raises."""
+        with self._flush_lock:
+            with self._lock:
+                batch, self._buf = self._buf, []
+            if batch:
+                try:
+                    self.recorder.record_calls(batch)
+                except Exception as exc:
+                    warn_once("batched metric recording", exc)
+            return len(batch)
+
+    def _run(self) -> None:
+        stop = self._stop
+        while not stop.wait(self.interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        """Stop the timer, unregister the hooks, record what is left. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._stop.set()
+            try:
+                from inferops.processors.exposition import remove_pre_collect_hook
+
+                remove_pre_collect_hook(self.flush)
+                atexit.unregister(self.close)
+            except Exception:
+                pass
+        self.flush()
+
+
+def _after_fork(ref) -> None:
+    batcher = ref()
+    if batcher is not None:
+        batcher._after_fork()
+
+
 class Runtime:
     """Everything instrument() prepared; shared by all patched clients."""
 
@@ -80,6 +192,21 @@ class Runtime:
         self.inject_off_hosts = {h.lower() for h in settings.stream_usage_injection_disabled_hosts}
         self.inject_on = bool(settings.stream_usage_injection)
         self.internal_errors = 0
+        interval = float(getattr(settings, "metrics_batch_interval_seconds", 0.0) or 0.0)
+        #: None: each call is recorded on its own path with ``record_call`` (setting = 0).
+        self.batcher: MetricsBatcher | None = MetricsBatcher(recorder, interval) if interval > 0 else None
+
+    def flush_metrics(self) -> int:
+        """Record the calls whose metrics are still buffered; returns how many (0 when not batching)."""
+        return self.batcher.flush() if self.batcher is not None else 0
+
+    def close(self) -> None:
+        """On uninstrument(): stop the flush thread and record what is buffered. Never raises."""
+        try:
+            if self.batcher is not None:
+                self.batcher.close()
+        except Exception as exc:
+            warn_once("closing the metrics batcher", exc)
 
     def count_internal(self, site: str, exc: BaseException | None, provider: str = "") -> None:
         self.internal_errors += 1
@@ -594,12 +721,23 @@ class Call:
             sem[GenAI.RESPONSE_MODEL] = response_model
         if self._server:
             sem[GenAI.SERVER_ADDRESS] = self._server
-        rt.recorder.record_call(
-            usage, cost, self.who, provider=info.provider, model=label_model, operation=info.operation,
-            outcome=Outcome.ERROR if error_type else Outcome.SUCCESS, stream=bool(info.stream),
-            semconv_attributes=sem, duration_s=None if error_type else duration,
-            time_to_first_chunk_s=self._ttfc, span_context=span.get_span_context(),
-        )
+        outcome = Outcome.ERROR if error_type else Outcome.SUCCESS
+        batcher = rt.batcher
+        if batcher is not None:
+            sc = span.get_span_context()
+            # Same rule as the SDK's trace_based exemplar filter: only a sampled span becomes an exemplar.
+            sampled = sc.is_valid and sc.trace_flags.sampled
+            batcher.add(CallSample(
+                usage, cost, self.who, info.provider, label_model, info.operation, outcome, bool(info.stream),
+                sem, None if error_type else duration, self._ttfc,
+                sc.trace_id if sampled else 0, sc.span_id if sampled else 0))
+        else:
+            rt.recorder.record_call(
+                usage, cost, self.who, provider=info.provider, model=label_model, operation=info.operation,
+                outcome=outcome, stream=bool(info.stream),
+                semconv_attributes=sem, duration_s=None if error_type else duration,
+                time_to_first_chunk_s=self._ttfc, span_context=span.get_span_context(),
+            )
         if error_type:
             # Only the duration histogram carries error.type (semconv): record it apart.
             token = otel_context.attach(trace.set_span_in_context(span))

@@ -29,7 +29,7 @@ import logging
 import re
 import threading
 from itertools import chain
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from opentelemetry.sdk.metrics import (
     Counter,
@@ -253,6 +253,41 @@ def render_families(families: Iterable[PromMetric], accept_header: str | None) -
     return _generate_text(registry), TEXT_CONTENT_TYPE
 
 
+#: Called (in order, without arguments) at the start of every :meth:`OpenMetricsReader.collect`:
+#: anything that buffers measurements off the request path (the instrumentation's batched metric
+#: recording, see ``inferops.instrumentation.runtime.MetricsBatcher``) registers its flush here, so
+#: a scrape always sees every call finished before it. A hook that raises is logged and skipped.
+_pre_collect_hooks: list[Callable[[], object]] = []
+_hooks_lock = threading.Lock()
+
+
+def add_pre_collect_hook(hook: Callable[[], object]) -> None:
+    """Call ``hook()`` before every collection of every :class:`OpenMetricsReader` (until removed)."""
+    with _hooks_lock:
+        if hook not in _pre_collect_hooks:
+            _pre_collect_hooks.append(hook)
+
+
+def remove_pre_collect_hook(hook: Callable[[], object]) -> None:
+    """Undo :func:`add_pre_collect_hook` (no error if ``hook`` is not registered)."""
+    with _hooks_lock:
+        try:
+            _pre_collect_hooks.remove(hook)
+        except ValueError:
+            pass
+
+
+def run_pre_collect_hooks() -> None:
+    """Run the registered hooks; never raises (a failing hook must not blank a scrape)."""
+    with _hooks_lock:
+        hooks = list(_pre_collect_hooks)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            _log.exception("inferops: pre-collect hook %r failed", hook)
+
+
 _CUMULATIVE = {
     Counter: AggregationTemporality.CUMULATIVE,
     UpDownCounter: AggregationTemporality.CUMULATIVE,
@@ -268,6 +303,8 @@ class OpenMetricsReader(MetricReader):
 
     Thread-safe: concurrent scrapes are serialised (collecting is cheap and
     the SDK's collect is not meant to run twice at once for one reader).
+    Every collection first runs the pre-collect hooks (:func:`add_pre_collect_hook`),
+    so calls whose metrics are still buffered by the instrumentation are counted.
     """
 
     def __init__(self, *, disable_target_info: bool = False, **kwargs) -> None:
@@ -279,6 +316,11 @@ class OpenMetricsReader(MetricReader):
 
     def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs) -> None:
         self._latest = metrics_data
+
+    def collect(self, timeout_millis: float = 10_000) -> None:
+        """Run the pre-collect hooks (:func:`add_pre_collect_hook`: flush buffered calls), then collect."""
+        run_pre_collect_hooks()
+        super().collect(timeout_millis=timeout_millis)
 
     def families(self) -> list[PromMetric]:
         """Collect now and translate (also useful to tests)."""
