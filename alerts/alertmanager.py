@@ -83,7 +83,7 @@ def fragment(budgets: BudgetSet, opts: AlertmanagerOptions | None = None) -> dic
     first_receiver = receiver_name(budgets.budgets[0])
     route = {
         "receiver": first_receiver,
-        "matchers": [f'alertname=~"Inferops.*"'],
+        "matchers": ['alertname=~"Inferops.*"'],
         "group_by": ["alertname", Label.BUDGET, Label.TEAM],
         "group_wait": opts.group_wait,
         "group_interval": opts.group_interval,

@@ -12,7 +12,7 @@ as a broken rule file at 3 a.m. The format is documented in ``docs/budgets.md``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 

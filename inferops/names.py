@@ -25,7 +25,7 @@ Naming rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, Literal
 
 GENAI_SEMCONV_VERSION: Final = "1.41.0"

@@ -130,8 +130,6 @@ def test_unpriced_is_never_zero(model, provider, b):
 @given(key=st.sampled_from(ALL_KEYS), b=bucket_strategy, tier=tiers,
        pct=st.floats(min_value=0, max_value=100, allow_nan=False))
 def test_discount_scales_every_component(key, b, tier, pct):
-    from inferops.processors.overrides import parse_overrides_text
-
     e = ENTRIES[key]
     eng = _discount_engine(e["provider"], pct)
     u = record(key, b, tier)

@@ -10,7 +10,6 @@ bedrock anthropic.claude-3-5-haiku-20241022-v1:0 input 0.80, output 4.00.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 

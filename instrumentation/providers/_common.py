@@ -16,9 +16,9 @@ import re
 import struct
 from typing import Any, Callable, Mapping
 
-from inferops.names import ServiceTier
+from inferops.names import GenAI, ServiceTier
 
-from .base import ParsedResponse
+from .base import ParsedResponse, RequestInfo
 
 #: Cap on the text kept for estimation/capture, so a huge stream cannot grow memory without bound.
 MAX_TEXT_CHARS = 1_000_000
@@ -63,6 +63,16 @@ def as_dict(value: Any) -> dict:
 
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
+
+
+def set_request_params(info: RequestInfo, params: dict, max_tokens_key: str) -> None:
+    """Put the request's max-tokens and temperature (wherever the wire format keeps them) on the
+    span attributes, when they are JSON numbers (anything else is ignored, never guessed)."""
+    if has_int(params.get(max_tokens_key)):
+        info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(params[max_tokens_key])
+    t = params.get("temperature")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
 
 
 def header(headers: Mapping[str, str], name: str) -> str:

@@ -17,11 +17,11 @@ import re
 from typing import Any, Mapping
 from urllib.parse import unquote
 
-from inferops.names import GenAI, Operation, ServiceTier
+from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_str, error_response, has_int,
-                      loads, tier)
+                      loads, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -78,11 +78,7 @@ def request_info(provider: str, endpoint: Endpoint, body: bytes, model: str = ""
         server_address=endpoint.host, server_port=endpoint.port,
         body=obj if isinstance(obj, dict) else None, kind=kind,
     )
-    if has_int(b.get("max_tokens")):
-        info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(b["max_tokens"])
-    t = b.get("temperature")
-    if isinstance(t, (int, float)) and not isinstance(t, bool):
-        info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+    set_request_params(info, b, "max_tokens")
     return info
 
 

@@ -21,12 +21,12 @@ import re
 from typing import Any, Mapping
 from urllib.parse import unquote
 
-from inferops.names import GenAI, Operation, ServiceTier
+from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from . import anthropic as _anthropic
 from ._common import (EventStreamDecoder, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int,
-                      header, loads)
+                      header, loads, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _PATH_RE = re.compile(r"/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
@@ -237,11 +237,7 @@ class BedrockAdapter:
                                self_hosted=self.self_hosted, server_address=endpoint.host,
                                server_port=endpoint.port, body=obj if isinstance(obj, dict) else None, kind=op)
             cfg = as_dict(b.get("inferenceConfig"))
-            if has_int(cfg.get("maxTokens")):
-                info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(cfg["maxTokens"])
-            t = cfg.get("temperature")
-            if isinstance(t, (int, float)) and not isinstance(t, bool):
-                info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+            set_request_params(info, cfg, "maxTokens")
             return info
         if _is_anthropic(model, obj):
             info = _anthropic.request_info(self.provider, endpoint, body, model=model, stream=stream,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from inferops.names import GenAI, Operation, ServiceTier
+from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
-from ._common import LineStream, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int, loads
+from ._common import LineStream, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int, loads, set_request_params
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 
@@ -134,11 +134,7 @@ class CohereAdapter:
                            stream=b.get("stream") is True, self_hosted=self.self_hosted,
                            server_address=endpoint.host, server_port=endpoint.port,
                            body=obj if isinstance(obj, dict) else None)
-        if has_int(b.get("max_tokens")):
-            info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(b["max_tokens"])
-        t = b.get("temperature")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+        set_request_params(info, b, "max_tokens")
         return info
 
     def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],

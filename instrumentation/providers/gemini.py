@@ -16,12 +16,12 @@ import re
 from typing import Any, Mapping
 from urllib.parse import unquote
 
-from inferops.names import GenAI, Operation, ServiceTier
+from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from . import anthropic as _anthropic
 from ._common import (JSONArrayStream, SSEStream, TextSink, as_dict, as_int, as_list, as_str, error_response,
-                      has_int, header, loads)
+                      has_int, header, loads, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _MODEL_RE = re.compile(r"models/([^/:]+):(generateContent|streamGenerateContent)$")
@@ -190,11 +190,7 @@ class GeminiAdapter:
             kind="gemini" + (" alt=sse" if "alt=sse" in (endpoint.query or "") else ""),
         )
         gen = as_dict(b.get("generationConfig"))
-        if has_int(gen.get("maxOutputTokens")):
-            info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(gen["maxOutputTokens"])
-        t = gen.get("temperature")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+        set_request_params(info, gen, "maxOutputTokens")
         return info
 
     def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],

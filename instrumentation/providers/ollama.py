@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from inferops.names import GenAI, Operation
+from inferops.names import Operation
 from inferops.processors.usage import UsageRecord
 
-from ._common import LineStream, TextSink, as_dict, as_int, as_str, error_response, has_int, loads
+from ._common import LineStream, TextSink, as_dict, as_int, as_str, error_response, has_int, loads, set_request_params
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 
@@ -120,11 +120,7 @@ class OllamaAdapter:
                            server_address=endpoint.host, server_port=endpoint.port,
                            body=obj if isinstance(obj, dict) else None, kind=kind)
         opts = as_dict(b.get("options"))
-        if has_int(opts.get("num_predict")):
-            info.attributes[GenAI.REQUEST_MAX_TOKENS] = as_int(opts["num_predict"])
-        t = opts.get("temperature")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            info.attributes[GenAI.REQUEST_TEMPERATURE] = float(t)
+        set_request_params(info, opts, "num_predict")
         return info
 
     def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],

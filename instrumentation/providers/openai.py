@@ -25,7 +25,7 @@ from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_list, as_str, error_response,
-                      has_int, header, loads, tier)
+                      has_int, loads, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _CHAT = "chat"
