@@ -11,7 +11,8 @@ inferops' own code spends in front of the first chunk.
     python bench/instrumentation.py [--calls 10] [--rounds 30] [--peer openllmetry|openlit]
 
 Peers need their own virtualenv (openlit requires openai<3 and anthropic<1):
-install inferops there too and run this script with that interpreter.
+`bash bench/peers/setup.sh` recreates both (exact package sets, inferops editable);
+then run this script with that interpreter.
 
 Spans go through a BatchSpanProcessor to an exporter that drops them;
 metrics to an in-memory OpenMetrics reader (no scrape during the run).
