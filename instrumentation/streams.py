@@ -52,8 +52,8 @@ def make_decoder(content_encoding: str) -> Decoder | None:
     return Decoder(enc)
 
 
-class _SyncTee:
-    """Mixin; concrete classes also subclass the library's ``SyncByteStream``."""
+class _Tee:
+    """What both tees share: the wrapped stream, the call, and the span's end on garbage collection."""
 
     def __init__(self, inner: Any, call: Any):
         self._inner = inner
@@ -64,6 +64,10 @@ class _SyncTee:
     @property
     def elapsed(self):
         return getattr(self._inner, "elapsed", None)
+
+
+class _SyncTee(_Tee):
+    """Mixin; concrete classes also subclass the library's ``SyncByteStream``."""
 
     def __iter__(self):
         call = self._call
@@ -90,18 +94,8 @@ class _SyncTee:
             self._fin.detach()
 
 
-class _AsyncTee:
+class _AsyncTee(_Tee):
     """Mixin; concrete classes also subclass the library's ``AsyncByteStream``."""
-
-    def __init__(self, inner: Any, call: Any):
-        self._inner = inner
-        self._call = call
-        self._fin = weakref.finalize(self, call.abandoned)
-        self._fin.atexit = False
-
-    @property
-    def elapsed(self):
-        return getattr(self._inner, "elapsed", None)
 
     async def __aiter__(self):
         call = self._call
