@@ -4,9 +4,13 @@
 ``inferops.processors`` and so on; ``inferops/`` holds the shared core. The
 subpackages below each folder are found here so that adding one needs no
 edit to the packaging metadata. Everything else lives in ``pyproject.toml``.
+
+``inferops serve``'s compiled fast path (``processors/serve/_otlpscan.c``) is an
+*optional* extension: without a C compiler the install still succeeds and the
+service uses its pure-Python path.
 """
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 ROOTS = {
     "inferops": "inferops",
@@ -21,4 +25,9 @@ for package, folder in ROOTS.items():
     packages.append(package)
     packages.extend(f"{package}.{sub}" for sub in find_packages(folder))
 
-setup(packages=packages, package_dir=dict(ROOTS))
+ext_modules = [
+    Extension("inferops.processors.serve._otlpscan", ["processors/serve/_otlpscan.c"],
+              extra_compile_args=["-O2"], optional=True),
+]
+
+setup(packages=packages, package_dir=dict(ROOTS), ext_modules=ext_modules)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping, Sequence
 
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
@@ -119,6 +119,29 @@ class CallSample:
     time_to_first_chunk_s: float | None = None
     trace_id: int = 0
     span_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CallGroup:
+    """What the calls of one group share, for :meth:`CostRecorder.record_groups` (``inferops serve``'s fast path).
+
+    The series a call is counted in depend only on these and on the call's
+    pricing status (see :meth:`CostRecorder.record_call`).
+    """
+
+    who: Attribution
+    provider: str
+    model: str
+    operation: str
+    outcome: str
+    stream: bool
+    usage_source: str
+
+
+#: Order of the token types in :meth:`UsageRecord.token_buckets` (and in :meth:`CostRecorder.record_groups`).
+_TOKEN_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning")
+_COST_TYPES = ("input", "cache_read", "cache_write", "output", "reasoning", "audio", "image", "request")
+_GROUP_STATUSES = (PricingStatus.PRICED, PricingStatus.PARTIAL, PricingStatus.UNPRICED)
 
 
 class CostRecorder:
@@ -416,6 +439,75 @@ class CostRecorder:
                     inst.record(value, attrs, context=_exemplar_context(tid, sid))
                 else:
                     inst.record(value, attrs, context=_NO_EXEMPLAR)
+
+    def record_groups(self, groups: Sequence[CallGroup],
+                      aggregate: Callable[[list[tuple[int, ...]], int], Iterable[tuple]]) -> None:
+        """Record calls summed per series elsewhere: the same totals and exemplars as :meth:`record_calls`.
+
+        For calls whose per-call values live outside Python (``inferops serve``'s
+        compiled fast path keeps one compact sample per span). Here, per group
+        (in the order the groups' first calls came), the label sets are worked
+        out exactly as :meth:`record_calls` does (one guarded :meth:`call_labels_cached`
+        per group: the same label guard and overflow counting), and each group
+        gets the series index of each counter it can add to, as a row of 20:
+        requests for status priced / partial / unpriced, unattributed (-1 when
+        the group is attributed), tokens per token type (input, cache_read,
+        cache_write, output, reasoning), unpriced, cost per cost type
+        (:data:`inferops.names.CostType.ALL`), cache savings, error cost (-1
+        unless the outcome is an error). ``aggregate(rows, n_series)`` must
+        then walk the calls in order, adding each to its series exactly as
+        :meth:`record_calls` does (same sums in the same order, the same
+        largest-contributor rule for the exemplar, first call wins ties) and
+        return ``(series index, total, exemplar value, trace_id, span_id)`` in
+        the order the series were first met. Semconv histograms are not
+        recorded here (they need every value): callers use :meth:`record_calls`
+        when :attr:`semconv_histograms` is on.
+        """
+        labelled = self.call_labels_cached
+        index: dict[tuple, int] = {}
+        series: list[tuple] = []
+
+        def at(key: tuple, attrs) -> int:
+            i = index.get(key)
+            if i is None:
+                i = index[key] = len(series)
+                series.append((key[0], attrs()))
+            return i
+
+        requests, tokens, cost_inst = self.requests, self.tokens, self.cost
+        batch_labels: dict[tuple, tuple[dict[str, str], object]] = {}
+        rows: list[tuple[int, ...]] = []
+        for g in groups:
+            who = g.who
+            lk = (id(who), g.provider, g.model, g.operation)
+            hit = batch_labels.get(lk)
+            if hit is None:
+                hit = batch_labels[lk] = labelled(g.provider, g.model, g.operation, who)
+            labels, lkey = hit
+            outcome, source = g.outcome, g.usage_source
+            stream = "true" if g.stream else "false"
+            row = [at((requests, lkey, outcome, stream, status, source),
+                      lambda status=status: {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
+                                             Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source})
+                   for status in _GROUP_STATUSES]
+            row.append(at((self.unattributed, lkey), lambda: dict(labels)) if who.unattributed else -1)
+            row.extend(at((tokens, lkey, tt, source),
+                          lambda tt=tt: {**labels, Label.TOKEN_TYPE: tt, Label.USAGE_SOURCE: source})
+                       for tt in _TOKEN_TYPES)
+            row.append(at((self.unpriced, lkey), lambda: dict(labels)))
+            row.extend(at((cost_inst, lkey, ct), lambda ct=ct: {**labels, Label.COST_TYPE: ct}) for ct in _COST_TYPES)
+            row.append(at((self.cache_savings, lkey), lambda: dict(labels)))
+            row.append(at((self.error_cost, lkey), lambda: dict(labels)) if outcome == Outcome.ERROR else -1)
+            rows.append(tuple(row))
+        for i, total, best, tid, sid in aggregate(rows, len(series)):
+            inst, attrs = series[i]
+            if tid:
+                inst.add(best, attrs, context=_exemplar_context(tid, sid))
+                rest = total - best
+                if rest > 0:
+                    inst.add(rest, attrs, context=_NO_EXEMPLAR)
+            else:
+                inst.add(total, attrs, context=_NO_EXEMPLAR)
 
 
 _EMPTY_ATTRS: dict[str, str] = {}

@@ -157,7 +157,7 @@ class _Plan:
     """What spans of one shape have in common, worked out once (see :class:`.extract.SpanShape`)."""
 
     __slots__ = ("shape", "who", "attribution_kv", "metrics_recorded", "priced_in_process", "semconv",
-                 "blocks")
+                 "blocks", "group")
 
     def __init__(self, shape: SpanShape, who: Attribution, attribution_attrs: dict[str, str],
                  metrics_recorded: bool, priced_in_process: bool):
@@ -181,6 +181,8 @@ class _Plan:
         self.semconv = sem
         #: (status, source, catalog key, catalog version, tier, has total) -> the string attributes, encoded.
         self.blocks: dict[tuple, bytes] = {}
+        #: The plan's :class:`~inferops.processors.recorder.CallGroup` (compiled fast path), made on first use.
+        self.group = None
 
 
 class Enricher:

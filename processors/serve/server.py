@@ -42,6 +42,7 @@ from ..exposition import OpenMetricsReader
 from ..recorder import CostRecorder, _create
 from .enrich import Enricher
 from .extract import AttributionResolver
+from .fastpath import FastPath, why_not
 from .forwarder import Forwarder, ForwarderStats, ForwardQueue
 from .otlp import JSON, PROTOBUF, Encoded, RequestError, decode_request, decompress, encode_response, \
     encode_status, media_type
@@ -94,6 +95,12 @@ class Service:
             CostEngine.from_settings(settings), recorder,
             AttributionResolver(settings.baggage_keys, settings.resource_keys, settings.required_tags),
             reprice=settings.serve_reprice)
+        #: The compiled fast path for protobuf requests (None: every request takes the Python path).
+        self.fast: FastPath | None = None
+        self.fast_path_off_reason = "serve_fast_path is off" if not settings.serve_fast_path else \
+            why_not(self.enricher, settings.serve_semconv_metrics)
+        if self.fast_path_off_reason is None:
+            self.fast = FastPath(self.enricher)
         self.queue = ForwardQueue(settings.serve_queue_bytes, on_bytes=self.metrics.queue_bytes.add)
         self.forwarder: Forwarder | None = None
         if self.downstream:
@@ -122,7 +129,9 @@ class Service:
         _log.info("listening", extra={"host": self.host, "port": self.port,
                                       "downstream": self.downstream or None,
                                       "auth": bool(self.settings.serve_token),
-                                      "queue_bytes": self.settings.serve_queue_bytes})
+                                      "queue_bytes": self.settings.serve_queue_bytes,
+                                      "path": "compiled" if self.fast is not None else "python",
+                                      "path_reason": self.fast_path_off_reason})
 
     def ready(self) -> tuple[bool, str]:
         if self.draining:
@@ -169,13 +178,30 @@ class Service:
     # -- one export request ---------------------------------------------------------------
 
     def export(self, body: bytes, mtype: str) -> tuple[int, bytes, str, dict[str, str]]:
-        """Process a decoded-transport body; (status, body, content type, extra headers)."""
-        req = decode_request(body, mtype)
-        rejected = _drop_invalid_spans(req)
-        result = self.enricher.process(req)
-        spans = result.spans
+        """Process a decoded-transport body; (status, body, content type, extra headers).
+
+        Protobuf bodies take the compiled fast path when it is on; a request it
+        declines (malformed or unusual: ``ValueError``) takes the Python path,
+        which decides (and words any 400) exactly as without the fast path.
+        """
+        fast = None
+        if self.fast is not None and mtype == PROTOBUF:
+            try:
+                fast = self.fast.process(body)
+            except ValueError:
+                fast = None
+        if fast is not None:
+            rejected, spans, result = fast.rejected, fast.spans, fast
+            data = fast.data
+        else:
+            req = decode_request(body, mtype)
+            rejected = _drop_invalid_spans(req)
+            result = self.enricher.process(req)
+            spans = result.spans
+            data = None
         if self.forwarder is not None and spans:
-            data = req.SerializeToString()
+            if data is None:
+                data = req.SerializeToString()
             if len(data) > self.queue.max_bytes:
                 raise RequestError(413, f"request of {len(data)} bytes is larger than the forwarding queue "
                                         f"({self.queue.max_bytes} bytes)", RefuseReason.TOO_LARGE)
@@ -185,7 +211,10 @@ class Service:
         elif self.draining:
             raise _Retryable(RefuseReason.SHUTTING_DOWN)
         # Accepted: count it.
-        self.enricher.commit(result)
+        if fast is not None:
+            self.fast.commit(fast)
+        else:
+            self.enricher.commit(result)
         m = self.metrics
         m.received.add(spans)
         for (status, source), n in result.priced.items():
