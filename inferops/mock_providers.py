@@ -11,8 +11,9 @@ Mounted APIs (``{base}`` is :attr:`MockProviderServer.base_url`)::
     {base}/openai/v1/{chat/completions,responses,completions,embeddings}   openai
     {base}/azure/openai/deployments/{d}/{chat/completions,...}            azure.ai.openai
     {base}/anthropic/v1/messages                                          anthropic
-    {base}/gemini/v1beta/models/{m}:{generateContent,streamGenerateContent}  gcp.gemini
+    {base}/gemini/{v1,v1beta}/models/{m}:{generateContent,streamGenerateContent}  gcp.gemini
     {base}/vertex/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent  gcp.vertex_ai
+    {base}/vertex/v1beta1/publishers/google/models/{m}:generateContent  gcp.vertex_ai (express mode, API key)
     {base}/vertex/v1/projects/{p}/locations/{l}/publishers/anthropic/models/{m}:rawPredict     gcp.vertex_ai
     {base}/bedrock/model/{id}/{converse,converse-stream,invoke,invoke-with-response-stream}  aws.bedrock
     {base}/mistral/v1/{chat/completions,embeddings}                       mistral_ai
@@ -442,8 +443,12 @@ def _openai_embeddings(fl: _OpenAIFlavor, body: dict, headers: dict[str, str], m
             emb = vec
         data.append({"object": "embedding", "index": i, "embedding": emb})
     usage = {"prompt_tokens": p.base_input, "total_tokens": p.base_input}
-    return _json_reply({"object": "list", "data": data, "model": model if not fl.dated else _dated(model),
-                        "usage": usage})
+    out = {"object": "list", "data": data, "model": model if not fl.dated else _dated(model), "usage": usage}
+    if fl.provider == "mistral_ai":
+        # Mistral's body has a required "id" (mistralai 3.x mistralai/client/models/embeddingresponse.py:
+        # EmbeddingResponse.id: str; the SDK rejects a body without it) and completion_tokens 0 in its usage.
+        out = {"id": _rid("embd-"), **out, "usage": {**usage, "completion_tokens": 0}}
+    return _json_reply(out)
 
 
 def _openai_responses(fl: _OpenAIFlavor, body: dict, headers: dict[str, str], model: str) -> _Reply:
@@ -577,10 +582,14 @@ def _anthropic_messages(body: dict, headers: dict[str, str], model: str, *, date
 
 
 def _gemini_usage(p: _Plan, *, final: bool = True, partial_candidates: int = 0) -> dict:
+    candidates = p.visible_output if final else partial_candidates
     u: dict[str, Any] = {
         "promptTokenCount": p.total_input,
-        "candidatesTokenCount": p.visible_output if final else partial_candidates,
-        "totalTokenCount": p.total_input + (p.total_output if final else partial_candidates),
+        "candidatesTokenCount": candidates,
+        # google-genai types.GenerateContentResponseUsageMetadata.total_token_count: "the sum of
+        # prompt_token_count, candidates_token_count, tool_use_prompt_token_count, and thoughts_token_count",
+        # on every streamed chunk too (the thoughts come before the text, so they are in every running total).
+        "totalTokenCount": p.total_input + candidates + p.reasoning,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": p.total_input}],
     }
     if p.cache_read:
@@ -788,7 +797,10 @@ def _cohere_embed(body: dict, headers: dict[str, str], model: str) -> _Reply:
     p = _plan(model, body, headers, messages=texts, max_tokens=None)
     vecs = [[round(((i + 1) * (j + 1) % 5) / 5.0, 4) for j in range(8)] for i, _ in enumerate(texts)]
     types = body.get("embedding_types") or ["float"]
-    return _json_reply({"id": str(uuid.uuid4()), "texts": texts if isinstance(texts, list) else [],
+    # "response_type": cohere's v2 EmbedByTypeResponse.response_type (cohere/types/embed_by_type_response.py,
+    # Literal "embeddings_by_type" for the v2 embeddings-by-type body).
+    return _json_reply({"id": str(uuid.uuid4()), "response_type": "embeddings_by_type",
+                        "texts": texts if isinstance(texts, list) else [],
                         "embeddings": {t: vecs for t in types if isinstance(t, str)},
                         "meta": {"api_version": {"version": "2"},
                                  "billed_units": {"input_tokens": p.base_input}}})
@@ -844,7 +856,7 @@ _OPENAI_MOUNTS: dict[str, _OpenAIFlavor] = {
 _AZURE_RE = re.compile(r"^/azure/openai/deployments/([^/]+)/(chat/completions|completions|embeddings)$")
 _GEMINI_RE = re.compile(r"^/gemini/v1(?:beta|alpha)?/models/([^/:]+):(generateContent|streamGenerateContent)$")
 _VERTEX_RE = re.compile(
-    r"^/vertex/v1(?:beta1)?/projects/[^/]+/locations/[^/]+/publishers/(google|anthropic)/models/([^/:]+)"
+    r"^/vertex/v1(?:beta1)?/(?:projects/[^/]+/locations/[^/]+/)?publishers/(google|anthropic)/models/([^/:]+)"
     r":(generateContent|streamGenerateContent|rawPredict|streamRawPredict)$")
 _BEDROCK_RE = re.compile(r"^/bedrock/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx2
 
 from inferops.instrumentation.providers import CohereAdapter, OllamaAdapter
@@ -35,6 +37,28 @@ def test_cohere_stream_and_embed_from_mock_server():
     info = request(a, "https://api.cohere.com/v2/embed", {"model": "embed-v4.0"})
     assert info.operation == "embeddings"
     assert usage_tuple(a.parse_response(info, 200, e.headers, e.content)) == (6, 0, 0, 0, 0, 0)
+
+
+def test_cohere_stream_thinking_is_first_content_not_output_text():
+    """command-a-reasoning streams ``delta.message.content.thinking`` before the text (cohere SDK type
+    ChatContentDeltaEventDeltaMessageContent): it is the first chunk, but not answer text."""
+    def ev(obj):
+        return b"event: " + obj["type"].encode() + b"\ndata: " + json.dumps(obj).encode() + b"\n\n"
+
+    a = CohereAdapter()
+    info = request(a, "https://api.cohere.com/v2/chat", {"model": "command-a-reasoning-08-2025", "stream": True})
+    p = a.stream_parser(info, {"content-type": "text/event-stream"})
+    p.feed(ev({"type": "message-start", "id": "r1", "delta": {"message": {"role": "assistant"}}}))
+    p.feed(ev({"type": "content-start", "index": 0,
+               "delta": {"message": {"content": {"type": "thinking", "thinking": ""}}}}))
+    assert not p.first_content_seen()
+    p.feed(ev({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"thinking": "Hmm"}}}}))
+    assert p.first_content_seen()
+    p.feed(ev({"type": "content-delta", "index": 1, "delta": {"message": {"content": {"text": "Hi"}}}}))
+    p.feed(ev({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": {
+        "billed_units": {"input_tokens": 5, "output_tokens": 40}, "tokens": {"input_tokens": 90}}}}))
+    res = p.finish()
+    assert res.output_text == "Hi" and usage_tuple(res) == (5, 0, 0, 0, 40, 0) and res.response_id == "r1"
 
 
 def test_ollama_stream_and_plain():

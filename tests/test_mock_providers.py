@@ -304,6 +304,26 @@ def test_gemini_generate_and_sse(srv):
     assert len(json.loads(arr.content)) == 3
 
 
+def test_gemini_stream_totals_include_thoughts_on_every_chunk(srv):
+    """google-genai's GenerateContentResponseUsageMetadata.total_token_count is prompt + candidates + tool-use
+    prompt + thoughts: running totals on streamed chunks keep that identity."""
+    url = f"{srv.base_url}/gemini/v1/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    s = httpx2.post(url, json={"contents": [{"parts": [{"text": "Say hello to the mock server"}]}]},
+                    headers={"x-mock-chunks": "4"})
+    metas = [json.loads(e[6:])["usageMetadata"] for e in s.content.split(b"\r\n\r\n") if e]
+    assert len(metas) == 4 and [m["candidatesTokenCount"] for m in metas] == [4, 8, 12, 16]
+    for m in metas:
+        assert m["thoughtsTokenCount"] == 32
+        assert m["totalTokenCount"] == m["promptTokenCount"] + m["candidatesTokenCount"] + 32
+
+
+def test_vertex_express_mode_path(srv):
+    """google-genai with ``vertexai=True, api_key=...`` calls ``v1beta1/publishers/google/models/{m}``."""
+    url = f"{srv.base_url}/vertex/v1beta1/publishers/google/models/gemini-2.0-flash:generateContent"
+    r = httpx2.post(url, json={"contents": [{"parts": [{"text": "Say hello to the mock server"}]}]})
+    assert r.status_code == 200 and r.json()["usageMetadata"]["promptTokenCount"] == 10
+
+
 def test_cohere_mistral_ollama_shapes(srv):
     b = srv.base_url
     c = httpx2.post(f"{b}/cohere/v2/chat", json={"model": "command-a-03-2025", "messages": MSG}).json()
@@ -311,6 +331,11 @@ def test_cohere_mistral_ollama_shapes(srv):
     e = httpx2.post(f"{b}/cohere/v2/embed", json={"model": "embed-v4.0", "texts": ["a"], "input_type": "search_query",
                                                   "embedding_types": ["float"]}).json()
     assert e["meta"]["billed_units"]["input_tokens"] > 0 and len(e["embeddings"]["float"]) == 1
+    assert e["response_type"] == "embeddings_by_type"
+    me = httpx2.post(f"{b}/mistral/v1/embeddings", json={"model": "mistral-embed", "input": ["a"]}).json()
+    assert me["id"] and me["usage"]["completion_tokens"] == 0 and me["usage"]["prompt_tokens"] > 0
+    oe = httpx2.post(f"{b}/openai/v1/embeddings", json={"model": "text-embedding-3-small", "input": ["a"]}).json()
+    assert "id" not in oe and "completion_tokens" not in oe["usage"]  # OpenAI's body has neither
     m = httpx2.post(f"{b}/mistral/v1/chat/completions",
                     json={"model": "mistral-large-latest", "messages": MSG, "stream": True}).content
     chunks = [json.loads(x[6:]) for x in m.split(b"\n\n") if x and x != b"data: [DONE]"]

@@ -73,9 +73,14 @@ class CohereStreamParser:
         if typ == "message-start":
             self.id = as_str(obj.get("id"))
         elif typ == "content-delta":
-            t = as_dict(as_dict(delta.get("message")).get("content")).get("text")
+            content = as_dict(as_dict(delta.get("message")).get("content"))
+            t = content.get("text")
             if isinstance(t, str) and t:
                 self.text.add(t)
+                self.content = True
+            elif content.get("thinking"):
+                # Reasoning models stream thinking first (cohere's ChatContentDeltaEventDeltaMessageContent has
+                # ``thinking`` beside ``text``): the first chunk of the answer, as Anthropic's thinking_delta.
                 self.content = True
         elif typ in ("tool-call-start", "tool-plan-delta", "tool-call-delta"):
             self.content = True
