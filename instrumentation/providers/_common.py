@@ -405,6 +405,26 @@ class SSEStream:
     def pending(self) -> bytes:
         return bytes(self._buf)
 
+    def whole(self, data: bytes) -> bool:
+        """True when ``data`` is whole LF-terminated events and nothing is held back.
+
+        Such a fragment can be judged as one piece (see the parsers' chunk fast
+        paths) without splitting it into events: no event of it is cut.
+        """
+        return not self._buf and not self._cr and not self.broken and data.endswith(b"\n\n") \
+            and b"\r" not in data
+
+
+def sse_data_of_block(block: bytes) -> list[bytes]:
+    """The data of every event in a fragment of whole SSE events (LF line ends), in order."""
+    out = []
+    for raw in block.split(b"\n\n"):
+        if raw.strip():
+            _, data = sse_fields(raw)
+            if data:
+                out.append(data)
+    return out
+
 
 # ---------------------------------------------------------------------------
 # Newline-delimited JSON (Ollama) and a streamed JSON array (Gemini alt=json)

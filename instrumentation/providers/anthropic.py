@@ -21,7 +21,7 @@ from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_str, error_response, has_int,
-                      loads, tier, set_request_params)
+                      loads, sse_data_of_block, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -168,7 +168,15 @@ class AnthropicStreamState:
 
 
 def _delta_text(data: bytes) -> list[str]:
-    """The text of one raw ``content_block_delta`` event, as :meth:`AnthropicStreamState.on_event` adds it."""
+    """The text of one raw ``content_block_delta`` event (or a fragment of whole SSE events), in order."""
+    if not data.lstrip().startswith(b"{"):  # a fragment of whole events from the fragment fast path
+        out: list[str] = []
+        for event in sse_data_of_block(data):
+            try:
+                out.extend(_delta_text(event))
+            except Exception:
+                continue
+        return out
     obj = json.loads(data)
     if not isinstance(obj, dict) or obj.get("type") != "content_block_delta":
         return []
@@ -178,6 +186,8 @@ def _delta_text(data: bytes) -> list[str]:
 
 #: The start of a ``content_block_delta`` event's data (the API puts ``type`` first).
 _CONTENT_DELTA = re.compile(rb'\{\s*"type"\s*:\s*"content_block_delta"')
+#: The start of every content delta event's data line, as the API writes it (compact JSON, ``type`` first).
+_DELTA_LINE = b'data: {"type":"content_block_delta"'
 
 
 class AnthropicSSEParser:
@@ -186,6 +196,10 @@ class AnthropicSSEParser:
     Fast path: once the first content was seen, ``content_block_delta`` events
     (the bulk of a stream; they carry only text) are not JSON-decoded: their
     bytes go to the state's :class:`LazyText`, decoded only if the text is read.
+    A fragment of whole events (the usual network read) that holds nothing but
+    content deltas (as many delta data lines as events, no Bedrock metrics)
+    goes there in one piece, without being split into events. Quotes inside
+    generated text are escaped, so a delta line is never counted from the text.
     """
 
     def __init__(self, info: RequestInfo) -> None:
@@ -207,6 +221,12 @@ class AnthropicSSEParser:
         return False
 
     def feed(self, data: bytes) -> bytes:
+        state = self.state
+        if state.content and self._sse.whole(data) and data.count(_DELTA_LINE) == data.count(b"\n\n") \
+                and b"amazon-bedrock" not in data:
+            state.events += data.count(b"\n\n")
+            state.text.add_raw(data)
+            return data
         return self._sse.feed(data)
 
     def flush(self) -> bytes:

@@ -1,0 +1,189 @@
+"""Instructions added per LLM call, counted by callgrind: the noise-free twin of ``instrumentation.py``.
+
+CPU time on a shared 2-core machine moves by tens of percent from run to run,
+which drowns differences of a few hundred microseconds. Instruction counts do
+not move: ``valgrind --tool=callgrind`` counts the instructions the process
+executes (all its threads), whatever else the machine is doing. This script
+runs the same workloads as ``bench/instrumentation.py`` (real openai/anthropic
+SDKs against the mock provider server in a separate, uncounted process), with
+no instrumentation, with inferops, and with a peer, and marks the boundaries of
+each block of calls by calling ``os.getppid()``: callgrind is started with
+``--dump-before=getppid``, so each block's count lands in its own dump file.
+
+    python bench/instructions.py [--calls 10] [--rounds 3] [--peer openllmetry|openlit] [--pricing-json FILE]
+
+runs itself under valgrind (it must be installed: ``apt-get install valgrind``)
+and prints, per workload, instructions per call uninstrumented, added by each
+tool, and inferops' ratio to the peer. Instructions are not seconds (a cache
+miss costs more than an add), but for the same interpreter running similar
+Python code the ratios track CPU time closely; report both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def child(args: argparse.Namespace) -> None:
+    """Runs under callgrind: blocks of calls separated by ``os.getppid()`` marks; prints the block order."""
+    sys.path.insert(0, HERE)
+    import instrumentation as bench  # bench/instrumentation.py (its workloads and tools)
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from inferops.processors.exposition import OpenMetricsReader
+    from inferops.settings import Settings
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    server = subprocess.Popen([sys.executable, "-c", bench.SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    base = server.stdout.readline().strip()
+    order: list[tuple[str, str]] = []
+    try:
+        tp = TracerProvider()
+        tp.add_span_processor(BatchSpanProcessor(bench.DropExporter()))
+        mp = MeterProvider(metric_readers=[OpenMetricsReader()])
+        # Under valgrind time runs ~50x slower, so the 0.5 s metric batches would hold a call or two where
+        # the same calls in real time share one batch: batches end with each block instead (flush below).
+        settings = Settings(provider_endpoints={base + "/openai/v1": "openai", base + "/anthropic": "anthropic"},
+                            metrics_batch_interval_seconds=3600.0)
+        if args.variant == "full":
+            ours = bench.Inferops(tp, mp, settings)
+        else:  # diagnostics: what the span (or the metrics) of a call cost, by switching them off
+            from opentelemetry.metrics import NoOpMeterProvider
+            from opentelemetry.trace import NoOpTracerProvider
+            ours = bench.Inferops(NoOpTracerProvider() if "nospan" in args.variant else tp,
+                                  NoOpMeterProvider() if "nometrics" in args.variant else mp, settings)
+        tools = [ours]
+        if args.peer == "openllmetry":
+            tools.append(bench.OpenLLMetry(tp, mp))
+        elif args.peer == "openlit":
+            tools.append(bench.OpenLIT(tp, mp, args.pricing_json))
+        loads, _ = bench.workloads(base)
+        if args.only:
+            loads = {k: v for k, v in loads.items() if re.search(args.only, k)}
+
+        def block(fn, n: int) -> None:
+            if isinstance(fn, tuple):
+                make, coro = fn
+
+                async def run():
+                    client = make()
+                    for _ in range(n):
+                        await coro(client)
+                    await client.close()
+
+                asyncio.run(run())
+            else:
+                for _ in range(n):
+                    fn()
+
+        def measured(name: str, tool: str, fn) -> None:
+            block(fn, 3)  # warm: first-call imports, caches, connection
+            # Empty the batch span processor's queue and our metric batch before counting.
+            tp.force_flush()
+            ours.inst.flush_metrics()
+            os.getppid()
+            block(fn, args.calls)
+            tp.force_flush()  # the spans of this block are exported (and counted) inside the block
+            ours.inst.flush_metrics()
+            os.getppid()
+            order.append((name, tool))
+
+        for phase in ("reversible", "last"):
+            for name, fn in loads.items():
+                for _ in range(args.rounds):  # interleaved rounds; the parent takes the median per tool
+                    if phase == "reversible":
+                        measured(name, "none", fn)
+                    for tool in tools:
+                        if (phase == "reversible") != tool.reversible:
+                            continue
+                        tool.on()
+                        measured(name, tool.name, fn)
+                        tool.off()
+        tp.shutdown()
+    finally:
+        server.stdin.close()
+        server.wait(timeout=30)
+    for name, tool in order:
+        print(f"BLOCK\t{name}\t{tool}", flush=True)
+
+
+def parent(args: argparse.Namespace) -> int:
+    out_dir = tempfile.mkdtemp(prefix="inferops-callgrind-")
+    cmd = ["valgrind", "--tool=callgrind", "--dump-before=getppid", "--collect-systime=no",
+           f"--callgrind-out-file={out_dir}/cg.out", sys.executable, os.path.abspath(__file__), "--child",
+           "--calls", str(args.calls), "--rounds", str(args.rounds), "--peer", args.peer]
+    if args.pricing_json:
+        cmd += ["--pricing-json", args.pricing_json]
+    if args.only:
+        cmd += ["--only", args.only]
+    cmd += ["--variant", args.variant]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if proc.returncode:
+        print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+        return 1
+    blocks = [line.split("\t")[1:] for line in proc.stdout.splitlines() if line.startswith("BLOCK\t")]
+    counts: dict[int, int] = {}
+    for path in glob.glob(f"{out_dir}/cg.out.*"):
+        n = int(path.rsplit(".", 1)[1])
+        with open(path) as f:
+            for line in f:
+                if line.startswith("totals:"):
+                    counts[n] = int(line.split()[1])
+                    break
+    # Dumps come in pairs per block: the first ends the warm-up, the second ends the measured calls.
+    samples: dict[str, dict[str, list[float]]] = {}
+    for i, (name, tool) in enumerate(blocks):
+        samples.setdefault(name, {}).setdefault(tool, []).append(counts[2 * i + 2] / args.calls)
+    # Sync calls repeat to the instruction; async ones vary with the event loop's wake-ups: median of rounds.
+    per_call = {name: {tool: statistics.median(v) for tool, v in by.items()} for name, by in samples.items()}
+    import openai
+    import anthropic
+    tools = ["inferops"] + ([args.peer] if args.peer != "none" else [])
+    print(f"instructions per call (callgrind, median of {args.rounds} blocks of {args.calls} calls; python {sys.version.split()[0]}, "
+          f"openai {openai.__version__}, anthropic {anthropic.__version__})\n")
+    head = " | ".join(f"{t} added" for t in tools)
+    ratio = f" | inferops / {tools[1]} |" if len(tools) > 1 else " |"
+    print(f"| workload | uninstrumented | {head}{ratio}")
+    print("|---|---:|" + "---:|" * len(tools) + ("---:|" if len(tools) > 1 else ""))
+    for name, by in per_call.items():
+        base = by["none"]
+        added = [by[t] - base for t in tools]
+        cells = " | ".join(f"{a / 1e3:,.0f}k" for a in added)
+        r = f" | {added[0] / added[1]:.2f}x |" if len(added) > 1 and added[1] > 0 else (" | n/a |" if len(added) > 1 else " |")
+        print(f"| {name} | {base / 1e3:,.0f}k | {cells}{r}")
+    return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved blocks per tool and workload (median)")
+    ap.add_argument("--peer", choices=["none", "openllmetry", "openlit"], default="none")
+    ap.add_argument("--pricing-json", default="")
+    ap.add_argument("--only", default="", help="regular expression: only the workloads it matches")
+    ap.add_argument("--variant", default="full", choices=["full", "nospan", "nometrics", "nospan-nometrics"],
+                    help="diagnostics: inferops with spans and/or metrics going to no-op providers")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    return parent(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

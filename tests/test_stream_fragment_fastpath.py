@@ -1,0 +1,217 @@
+"""The stream parsers' fragment fast path: same results, same bytes, however the stream is cut.
+
+A fragment of whole events that only carries generated text is handed to the
+parser's LazyText in one piece (OpenAI chat/completions, Anthropic). These
+tests feed the same streams one event per fragment (the usual network read,
+fast path taken), several events per fragment, cut at random offsets (the
+general splitter) and byte by byte, and require identical summaries and,
+where inferops filters the injected usage chunk, identical caller bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from inferops.instrumentation.providers import anthropic as anthropic_mod
+from inferops.instrumentation.providers import openai as openai_mod
+from inferops.instrumentation.providers.anthropic import AnthropicAdapter
+from inferops.instrumentation.providers.openai import OpenAIAdapter
+from test_adapters_common import feed_all, request
+
+CHAT = "https://api.openai.com/v1/chat/completions"
+MSGS = "https://api.anthropic.com/v1/messages"
+
+
+def _oa_chunk(content=None, finish=None, usage=None, choices=True, tier="default", extra=None):
+    c = {"id": "chatcmpl-9", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-2024-08-06",
+         "service_tier": tier, "system_fingerprint": "fp_1",
+         "choices": [{"index": 0, "delta": {"content": content} if content is not None else {},
+                      "logprobs": None, "finish_reason": finish}] if choices else [], "usage": usage}
+    if extra:
+        c.update(extra)
+    return b"data: " + json.dumps(c, separators=(",", ":")).encode() + b"\n\n"
+
+
+def openai_events(n=30, *, tier_change_at=None, error_at=None, text=" w{i} \"usage\":{{1}} \u00e9"):
+    usage = {"prompt_tokens": 40, "completion_tokens": n, "total_tokens": 40 + n,
+             "prompt_tokens_details": {"cached_tokens": 8}}
+    ev = [_oa_chunk("")]
+    for i in range(n):
+        tier = "priority" if tier_change_at is not None and i >= tier_change_at else "default"
+        ev.append(_oa_chunk(text.format(i=i), tier=tier))
+        if error_at == i:
+            ev.append(b'data: {"error":{"type":"server_error","message":"x"}}\n\n')
+    last = None if tier_change_at is not None else "default"  # the new tier is only in text chunks
+    ev += [_oa_chunk(None, "stop", tier=last), _oa_chunk(None, None, usage, choices=False, tier=last),
+           b"data: [DONE]\n\n"]
+    return ev
+
+
+def _an(typ, data):
+    return b"event: " + typ.encode() + b"\ndata: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+
+
+def anthropic_events(n=30, *, ping_at=None):
+    ev = [_an("message_start", {"type": "message_start", "message": {
+        "id": "msg_9", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5-20250929",
+        "content": [], "stop_reason": None,
+        "usage": {"input_tokens": 30, "cache_read_input_tokens": 100, "output_tokens": 1}}}),
+        _an("content_block_start", {"type": "content_block_start", "index": 0,
+                                    "content_block": {"type": "text", "text": ""}})]
+    for i in range(n):
+        ev.append(_an("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                              "delta": {"type": "text_delta",
+                                                        "text": f" w{i} \"type\":\"message_delta\""}}))
+        if ping_at == i:
+            ev.append(_an("ping", {"type": "ping"}))
+    ev += [_an("content_block_stop", {"type": "content_block_stop", "index": 0}),
+           _an("message_delta", {"type": "message_delta", "delta": {"stop_reason": "max_tokens"},
+                                 "usage": {"output_tokens": n}}),
+           _an("message_stop", {"type": "message_stop"})]
+    return ev
+
+
+def summary(res):
+    u = res.usage
+    return (None if u is None else (u.input_tokens, u.cache_read_tokens, u.output_tokens, u.service_tier),
+            res.response_model, res.response_id, tuple(res.finish_reasons), res.error_type, res.parse_error,
+            res.output_text)
+
+
+def run(parser, fragments):
+    out = b"".join(parser.feed(f) for f in fragments) + parser.flush()
+    return out, summary(parser.finish())
+
+
+def groups(events, sizes):
+    out, i = [], 0
+    while i < len(events):
+        k = sizes[len(out) % len(sizes)]
+        out.append(b"".join(events[i:i + k]))
+        i += k
+    return out
+
+
+def openai_parser(inject: bool):
+    a = OpenAIAdapter()
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    if not inject:
+        body["stream_options"] = {"include_usage": True}
+    info = request(a, CHAT, body)
+    assert info.injected_stream_usage == inject
+    return a.stream_parser(info, {})
+
+
+def anthropic_parser():
+    a = AnthropicAdapter()
+    info = request(a, MSGS, {"model": "claude-sonnet-4-5", "max_tokens": 9, "stream": True,
+                             "messages": [{"role": "user", "content": "hi"}]})
+    return a.stream_parser(info, {})
+
+
+OPENAI_CASES = {
+    "plain": {},
+    "tier changes mid-stream": {"tier_change_at": 10},
+    "error after content": {"error_at": 12},
+}
+
+
+@pytest.mark.parametrize("inject", [False, True])
+@pytest.mark.parametrize("case", sorted(OPENAI_CASES))
+def test_openai_same_summary_and_bytes_however_cut(case, inject):
+    events = openai_events(**OPENAI_CASES[case])
+    data = b"".join(events)
+    ref_out, ref = run(openai_parser(inject), [data[i:i + 1] for i in range(len(data))])
+    for fragments in (events, groups(events, [3]), groups(events, [1, 4, 2, 7])):
+        out, got = run(openai_parser(inject), fragments)
+        assert got == ref
+        assert out == ref_out
+    usage_chunk = events[-2]
+    if inject:  # the injected usage-only chunk is hidden, everything else passes unchanged
+        assert ref_out == data.replace(usage_chunk, b"")
+    else:
+        assert ref_out == data
+    if case == "tier changes mid-stream":
+        assert ref[0][3] == "priority"
+    if case == "error after content":
+        assert ref[4] == "server_error"
+    assert ref[0][:3] == (40, 8, 30) and ref[3] == ("stop",)
+    assert ref[6] == "".join(f" w{i} \"usage\":{{1}} \u00e9" for i in range(30))
+
+
+def test_openai_fast_path_decodes_no_text_only_fragment(monkeypatch):
+    """The fast path is taken: text-only fragments are never JSON-decoded (unless the text is read)."""
+    decoded = []
+    real = openai_mod.json.loads
+    monkeypatch.setattr(openai_mod.json, "loads", lambda b, *a, **k: decoded.append(b) or real(b, *a, **k))
+    events = openai_events(40)
+    parser = openai_parser(True)
+    for f in events:
+        parser.feed(f)
+    res = parser.finish()
+    assert res.usage is not None and res.usage.output_tokens == 40
+    # first chunk (role), first content chunk (model + content seen), finish chunk, usage chunk
+    assert len(decoded) <= 4
+    assert res.output_text.startswith(" w0 ")  # reading the text decodes the kept fragments
+    assert len(decoded) > 40
+
+
+def test_openai_groq_usage_in_x_groq_is_not_skipped():
+    events = openai_events(10)
+    groq_usage = {"x_groq": {"id": "req_1", "usage": {"prompt_tokens": 12, "completion_tokens": 10,
+                                                         "total_tokens": 22}}}
+    events[-3] = _oa_chunk(None, "stop", extra=groq_usage)  # Groq: usage in x_groq of the last chunk
+    del events[-2]
+    for fragments in (events, groups(events, [4])):
+        _, got = run(openai_parser(False), fragments)
+        assert got[0][:3] == (12, 0, 10) and got[3] == ("stop",)
+
+
+@pytest.mark.parametrize("ping", [None, 5])
+def test_anthropic_same_summary_however_cut(ping):
+    events = anthropic_events(ping_at=ping)
+    data = b"".join(events)
+    ref_out, ref = run(anthropic_parser(), [data[i:i + 1] for i in range(len(data))])
+    assert ref_out == data
+    assert ref[0][:3] == (130, 100, 30) and ref[3] == ("max_tokens",)
+    assert ref[6] == "".join(f" w{i} \"type\":\"message_delta\"" for i in range(30))
+    for fragments in (events, groups(events, [3]), groups(events, [1, 5, 2])):
+        out, got = run(anthropic_parser(), fragments)
+        assert got == ref and out == data
+
+
+def test_anthropic_fast_path_decodes_no_delta_fragment(monkeypatch):
+    decoded = []
+    real = anthropic_mod.json.loads
+    monkeypatch.setattr(anthropic_mod.json, "loads", lambda b, *a, **k: decoded.append(b) or real(b, *a, **k))
+    parser = anthropic_parser()
+    for f in groups(anthropic_events(40), [2]):
+        parser.feed(f)
+    res = parser.finish()
+    assert res.usage is not None and res.usage.output_tokens == 40
+    # message_start, content_block_start + first delta, the tail fragments: never the 40 deltas one by one
+    assert len(decoded) <= 6
+
+
+def test_crlf_stream_takes_the_general_path_with_the_same_result():
+    events = openai_events(8)
+    crlf = [e.replace(b"\n", b"\r\n") for e in events]
+    _, ref = run(openai_parser(False), events)
+    _, got = run(openai_parser(False), crlf)
+    assert got == ref
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=8), st.booleans(),
+       st.randoms(use_true_random=False))
+def test_random_groupings_agree(sizes, inject, rnd):
+    events = openai_events(12, tier_change_at=rnd.choice([None, 3, 9]))
+    data = b"".join(events)
+    ref_out, ref = run(openai_parser(inject), [data])
+    out, got = run(openai_parser(inject), groups(events, sizes))
+    assert (out, got) == (ref_out, ref)
+    a_events = anthropic_events(12, ping_at=rnd.choice([None, 4]))
+    a_ref = run(anthropic_parser(), [b"".join(a_events)])
+    assert run(anthropic_parser(), groups(a_events, sizes)) == a_ref
