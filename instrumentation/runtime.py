@@ -41,6 +41,7 @@ from inferops.processors.usage import UsageRecord
 from .attribution import pop_inferops_headers
 from .estimate import request_text
 from .providers.base import Endpoint, ParsedResponse, RequestInfo
+from .spanattrs import set_clean_attributes
 from .streams import make_decoder
 
 _log = logging.getLogger("inferops.instrumentation")
@@ -421,18 +422,19 @@ class Call:
         self._ttfc: float | None = None
         self._first_chunk: float | None = None
         self._hooks = hooks
-        attrs: dict[str, Any] = {
+        # The attributes semconv wants at span creation (samplers see them); the rest right after.
+        first: dict[str, Any] = {
             GenAI.OPERATION_NAME: info.operation,
             GenAI.PROVIDER_NAME: info.provider,
-            GenAI.REQUEST_STREAM: bool(info.stream),
         }
         self._server = info.server_address or request.url.host
-        attrs[GenAI.SERVER_ADDRESS] = self._server
+        first[GenAI.SERVER_ADDRESS] = self._server
         port = info.server_port if info.server_port is not None else request.url.port
         if port:
-            attrs[GenAI.SERVER_PORT] = port
+            first[GenAI.SERVER_PORT] = port
         if info.request_model:
-            attrs[GenAI.REQUEST_MODEL] = info.request_model
+            first[GenAI.REQUEST_MODEL] = info.request_model
+        attrs: dict[str, Any] = {GenAI.REQUEST_STREAM: bool(info.stream)}
         if info.self_hosted:
             attrs[Attr.SELF_HOSTED] = True
         for label, attr in ATTRIBUTION_ATTRS.items():
@@ -442,7 +444,8 @@ class Call:
         if who.unattributed:
             attrs[Attr.UNATTRIBUTED] = True
         name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
-        self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=first)
+        set_clean_attributes(span, attrs)
         self.start = time.perf_counter()
 
     # -- around the original send -----------------------------------------------------------
@@ -653,7 +656,7 @@ class Call:
             if parsed.response_id:
                 attrs[GenAI.RESPONSE_ID] = parsed.response_id
             if parsed.finish_reasons:
-                attrs[GenAI.RESPONSE_FINISH_REASONS] = [str(r) for r in parsed.finish_reasons]
+                attrs[GenAI.RESPONSE_FINISH_REASONS] = tuple(str(r) for r in parsed.finish_reasons)
             if parsed.parse_error:
                 attrs[Attr.PARSE_ERROR] = parsed.parse_error
                 rt.recorder.record_parse_error(info.provider, parsed.parse_error)
@@ -708,7 +711,7 @@ class Call:
             attrs[GenAI.RESPONSE_TIME_TO_FIRST_CHUNK] = self._ttfc
         if error_type:
             attrs[GenAI.ERROR_TYPE] = error_type
-        span.set_attributes(attrs)
+        set_clean_attributes(span, attrs)
         if error_type:
             span.set_status(Status(StatusCode.ERROR, error_type))
         label_model = (cost.priced_model if cost is not None and cost.priced_model else model)
