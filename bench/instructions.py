@@ -71,6 +71,10 @@ def child(args: argparse.Namespace) -> None:
             tools.append(bench.OpenLLMetry(tp, mp))
         elif args.peer == "openlit":
             tools.append(bench.OpenLIT(tp, mp, args.pricing_json))
+        if args.peer_last and len(tools) > 1:
+            # Measured after every baseline block, switched on once and never off: an uninstrument that
+            # leaves work behind (wrappers still in place) would otherwise be counted in the baseline.
+            tools[1].reversible = False
         loads, _ = bench.workloads(base)
         if args.only:
             loads = {k: v for k, v in loads.items() if re.search(args.only, k)}
@@ -112,7 +116,8 @@ def child(args: argparse.Namespace) -> None:
                             continue
                         tool.on()
                         measured(name, tool.name, fn)
-                        tool.off()
+                        if tool.reversible:
+                            tool.off()
         tp.shutdown()
     finally:
         server.stdin.close()
@@ -130,6 +135,8 @@ def parent(args: argparse.Namespace) -> int:
         cmd += ["--pricing-json", args.pricing_json]
     if args.only:
         cmd += ["--only", args.only]
+    if args.peer_last:
+        cmd += ["--peer-last"]
     cmd += ["--variant", args.variant]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if proc.returncode:
@@ -177,6 +184,8 @@ def main() -> int:
     ap.add_argument("--only", default="", help="regular expression: only the workloads it matches")
     ap.add_argument("--variant", default="full", choices=["full", "nospan", "nometrics", "nospan-nometrics"],
                     help="diagnostics: inferops with spans and/or metrics going to no-op providers")
+    ap.add_argument("--peer-last", action="store_true",
+                    help="measure the peer after all baseline and inferops blocks, never switching it off")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -402,7 +402,7 @@ class Call:
 
     __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_lock",
                  "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
-                 "_ttfc", "_first_chunk", "_hooks", "_server")
+                 "_ttfc", "_first_chunk", "_hooks", "_server", "steady")
 
     def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
         self.rt = rt
@@ -421,6 +421,8 @@ class Call:
         self._headers = None
         self._ttfc: float | None = None
         self._first_chunk: float | None = None
+        #: Once the first content was timed: the parser's ``absorb`` (see :meth:`on_chunk`), else None.
+        self.steady = None
         self._hooks = hooks
         # The attributes semconv wants at span creation (samplers see them); the rest right after.
         first: dict[str, Any] = {
@@ -548,6 +550,11 @@ class Call:
                 out = parser.feed(data)
                 if self._ttfc is None and parser.first_content_seen():
                     self._ttfc = time.perf_counter() - self.start
+                    if self._decoder is None:
+                        # From now on the tee offers each chunk to ``parser.absorb`` first: a chunk that
+                        # only carries generated text is taken in there, passes unchanged, and costs one
+                        # call instead of on_chunk -> feed -> ... (see streams._SyncTee.__iter__).
+                        self.steady = getattr(parser, "absorb", None)
                 return out if self._filter else chunk
             buf = self._buffer
             if buf is not None and len(buf) < MAX_BUFFER:

@@ -71,11 +71,20 @@ class _SyncTee(_Tee):
 
     def __iter__(self):
         call = self._call
+        absorb = None  # the parser's text-only fast path, once the call has one (Call.steady)
         try:
             for chunk in self._inner:
+                if absorb is not None:
+                    try:
+                        if absorb(chunk):
+                            yield chunk
+                            continue
+                    except Exception:  # absorb changes nothing before it returns True: on_chunk takes it
+                        call.steady = None
                 out = call.on_chunk(chunk)
                 if out:
                     yield out
+                absorb = call.steady
         except GeneratorExit:
             # The consumer stopped iterating; close() or garbage collection of the tee ends the span.
             raise
@@ -99,11 +108,20 @@ class _AsyncTee(_Tee):
 
     async def __aiter__(self):
         call = self._call
+        absorb = None  # as in _SyncTee.__iter__
         try:
             async for chunk in self._inner:
+                if absorb is not None:
+                    try:
+                        if absorb(chunk):
+                            yield chunk
+                            continue
+                    except Exception:
+                        call.steady = None
                 out = call.on_chunk(chunk)
                 if out:
                     yield out
+                absorb = call.steady
         except GeneratorExit:
             # The consumer stopped iterating; close() or garbage collection of the tee ends the span.
             raise

@@ -220,12 +220,21 @@ class AnthropicSSEParser:
                 self._bad += 1
         return False
 
-    def feed(self, data: bytes) -> bytes:
+    def absorb(self, data: bytes) -> bool:
+        """Take in a fragment of whole content-delta events (True), or do nothing (False). Never raises."""
         state = self.state
-        if state.content and self._sse.whole(data) and data.count(_DELTA_LINE) == data.count(b"\n\n") \
-                and b"amazon-bedrock" not in data:
-            state.events += data.count(b"\n\n")
-            state.text.add_raw(data)
+        sse = self._sse
+        if not state.content or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken:
+            return False
+        n = data.count(b"\n\n")
+        if data.count(_DELTA_LINE) != n or b"\r" in data or b"amazon-bedrock" in data:
+            return False
+        state.events += n
+        state.text.add_raw(data)
+        return True
+
+    def feed(self, data: bytes) -> bytes:
+        if self.absorb(data):
             return data
         return self._sse.feed(data)
 

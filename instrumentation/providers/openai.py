@@ -427,11 +427,19 @@ class OpenAIStreamParser:
         elif typ == "error":
             self._error_type = as_str(obj.get("code")) or "error"
 
-    def feed(self, data: bytes) -> bytes:
+    def absorb(self, data: bytes) -> bool:
+        """Take in a fragment of whole text-only chunks (True), or do nothing (False). Never raises."""
         tier_form = self._tier_form
-        if tier_form is not None and self._sse.whole(data) and _plain_chunks(data, tier_form):
-            self._events += data.count(b"\n\n")
-            self._text.add_raw(data)
+        sse = self._sse
+        if tier_form is None or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken \
+                or b"\r" in data or not _plain_chunks(data, tier_form):
+            return False
+        self._events += data.count(b"\n\n")
+        self._text.add_raw(data)
+        return True
+
+    def feed(self, data: bytes) -> bytes:
+        if self.absorb(data):
             return data
         try:
             out = self._sse.feed(data)
