@@ -244,3 +244,25 @@ def test_error_bodies(status, etype):
                         headers={"x-mock-status": str(status)})
     res = a.parse_response(info, r.status_code, r.headers, r.content)
     assert res.usage is None and res.error_type == etype and res.parse_error == f"http {status}"
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "h\\u00e9 \\"q\\""}], "stream": true}',
+    b'{"stream":true,"model":"gpt-4o","messages":[]}  \n',
+    '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"\u4e16"}]}'.encode(),
+])
+def test_injection_adds_one_member_and_keeps_the_callers_bytes(raw):
+    info = request(OpenAIAdapter(), CHAT, raw)
+    assert info.injected_stream_usage
+    stripped = raw.rstrip()
+    # The caller's bytes up to the closing brace are unchanged; one member is added before it.
+    assert info.new_body == stripped[:-1] + b',"stream_options":{"include_usage":true}}' + raw[len(stripped):]
+    assert json.loads(info.new_body) == {**json.loads(raw), "stream_options": {"include_usage": True}}
+
+
+def test_injection_with_other_stream_options_or_null_reencodes():
+    for opts in ({"include_obfuscation": False}, None):
+        raw = json.dumps({"model": "gpt-4o", "messages": [], "stream": True, "stream_options": opts}).encode()
+        info = request(OpenAIAdapter(), CHAT, raw)
+        assert info.injected_stream_usage
+        assert json.loads(info.new_body)["stream_options"] == {**(opts or {}), "include_usage": True}

@@ -95,6 +95,27 @@ def openai_usage(provider: str, model: str, operation: str, usage: Any, service_
     )
 
 
+_INCLUDE_USAGE_MEMBER = b'"stream_options":{"include_usage":true}'
+
+
+def _with_include_usage(body: bytes, obj: dict, opts: Any) -> bytes:
+    """The request body with ``stream_options.include_usage: true``.
+
+    Without ``stream_options`` in the body (the usual case) one member is added
+    before the closing brace of the caller's own bytes: nothing else changes
+    (formatting, escapes, key order) and the body is not re-encoded, which for a
+    long prompt is most of the work in front of the request. Otherwise (options
+    present, or a body that does not end in ``}``) the object is re-encoded.
+    """
+    if "stream_options" not in obj:
+        end = len(body.rstrip(b" \t\r\n"))
+        if end and body[end - 1] == 0x7D:  # "}"
+            return body[:end - 1] + (b"," if obj else b"") + _INCLUDE_USAGE_MEMBER + body[end - 1:]
+    new = dict(obj)
+    new["stream_options"] = {**(opts or {}), "include_usage": True}
+    return json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 class OpenAIAdapter:
     """OpenAI (and compatible) HTTP API adapter."""
 
@@ -156,9 +177,7 @@ class OpenAIAdapter:
         if stream and kind in (_CHAT, _COMPLETIONS) and self._may_inject(endpoint):
             opts = b.get("stream_options")
             if opts is None or (isinstance(opts, dict) and "include_usage" not in opts):
-                new = dict(b)
-                new["stream_options"] = {**(opts or {}), "include_usage": True}
-                info.new_body = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                info.new_body = _with_include_usage(body, b, opts)
                 info.injected_stream_usage = True
         return info
 
