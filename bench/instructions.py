@@ -175,6 +175,45 @@ def parent(args: argparse.Namespace) -> int:
     return 0
 
 
+def inprocess(args: argparse.Namespace) -> int:
+    """``--inprocess``: inferops' own work without network or SDK (bench/instructions_inprocess.py)."""
+    print(f"in-process instructions (callgrind; {args.calls} calls per block), added by inferops:\n")
+    print("| variant | non-streamed call | openai stream50 | anthropic stream50 | to first chunk, openai | "
+          "to first chunk, anthropic |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for variant in ("full", "nospan", "nometrics", "nospan-nometrics"):
+        out_dir = tempfile.mkdtemp(prefix="inferops-callgrind-")
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--dump-before=getppid", f"--callgrind-out-file={out_dir}/cg.out",
+             sys.executable, os.path.join(HERE, "instructions_inprocess.py"), variant, str(args.calls)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if proc.returncode:
+            print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+            return 1
+        counts = {}
+        for path in glob.glob(f"{out_dir}/cg.out.*"):
+            with open(path) as f:
+                counts[int(path.rsplit(".", 1)[1])] = next(int(x.split()[1]) for x in f if x.startswith("totals:"))
+        seq = [counts[k] for k in sorted(counts)]
+        lines = [line.split("\t") for line in proc.stdout.splitlines() if "\t" in line]
+        blocks = [x for x in lines if x[0] == "BLOCK"]
+        firsts = [x for x in lines if x[0] == "FIRST"]
+        # Marks in order: 2 per block (end of the gap before it, end of the block), then 2 per first-chunk call.
+        per: dict[tuple[str, str], float] = {}
+        i = 0
+        for _, name, tool in blocks:
+            per[(name, tool)] = seq[i + 1] / args.calls
+            i += 2
+        for _, kind, tool in firsts:
+            inside = [seq[i + 2 * k + 1] for k in range(args.calls)]
+            per[(f"first {kind}", tool)] = statistics.median(inside)
+            i += 2 * args.calls
+        cells = [per[(n, "inferops")] - per[(n, "none")] for n in
+                 ("plain", "openai stream50", "anthropic stream50", "first openai", "first anthropic")]
+        print(f"| {variant} | " + " | ".join(f"{c / 1e3:,.0f}k" for c in cells) + " |")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=10)
@@ -186,11 +225,16 @@ def main() -> int:
                     help="diagnostics: inferops with spans and/or metrics going to no-op providers")
     ap.add_argument("--peer-last", action="store_true",
                     help="measure the peer after all baseline and inferops blocks, never switching it off")
+    ap.add_argument("--inprocess", action="store_true",
+                    help="inferops' own work only (no network, no SDK), split by no-op span/metric providers, "
+                         "and the instructions in front of the first chunk")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args)
         return 0
+    if args.inprocess:
+        return inprocess(args)
     return parent(args)
 
 
