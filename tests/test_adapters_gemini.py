@@ -65,3 +65,35 @@ def test_vertex_gemini_and_error():
     assert res.error_type == "RESOURCE_EXHAUSTED" and res.usage is None
     res = a.parse_response(info, 200, {}, b'{"candidates": []}')
     assert res.usage is None and res.parse_error == "no usage"
+
+
+COMPAT = "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions"
+
+
+def test_openai_compatible_endpoint_is_priced_as_gemini():
+    """Google AI's OpenAI-compatible endpoint: OpenAI shapes, provider gcp.gemini, no usage injection."""
+    a = GeminiAdapter()
+    info = request(a, COMPAT, {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
+                               "max_tokens": 20})
+    assert info.provider == "gcp.gemini" and info.request_model == "gemini-2.5-flash"
+    assert info.operation == "chat" and info.new_body is None
+    body = json.dumps({"id": "x1", "object": "chat.completion", "created": 1, "model": "gemini-2.5-flash",
+                       "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"},
+                                    "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}}).encode()
+    res = a.parse_response(info, 200, {}, body)
+    assert usage_tuple(res) == (12, 0, 0, 0, 7, 0) and res.usage.provider == "gcp.gemini"
+    assert res.finish_reasons == ["stop"] and res.output_text == "Hello"
+    # Streams: the OpenAI parser, nothing injected or filtered; parsing does not change the info.
+    sinfo = request(a, COMPAT, {"model": "gemini-2.5-flash", "messages": [], "stream": True})
+    assert not sinfo.injected_stream_usage and sinfo.new_body is None
+    p = a.stream_parser(sinfo, {})
+    chunk = {"id": "x2", "object": "chat.completion.chunk", "created": 1, "model": "gemini-2.5-flash",
+             "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+             "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+    data = b"data: " + json.dumps(chunk).encode() + b"\n\ndata: [DONE]\n\n"
+    assert feed_all(p, data) == data
+    out = p.finish()
+    assert usage_tuple(out) == (5, 0, 0, 0, 2, 0) and sinfo.kind.startswith("openai-compat:")
+    # The native API on the same host still goes to the Gemini parsing.
+    assert request(a, URL, {"contents": []}).kind == "gemini"

@@ -11,6 +11,7 @@ end with CRLF CRLF); without it the stream is one JSON array sent piecewise.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any, Mapping
@@ -165,12 +166,23 @@ class GeminiAdapter:
     def __init__(self, provider: str = "gcp.gemini", *, self_hosted: bool = False) -> None:
         self.provider = provider
         self.self_hosted = self_hosted
+        # Google AI's OpenAI-compatible endpoint (``/v1beta/openai/chat/completions``, ``/embeddings``):
+        # OpenAI request and response shapes, billed as Gemini. No ``stream_options`` injection (not
+        # documented there); a stream without usage is estimated with tiktoken like any other.
+        from .openai import OpenAIAdapter
+
+        self._compat = OpenAIAdapter(provider, self_hosted=self_hosted, inject_stream_usage=False)
 
     def parse_request(self, method: str, endpoint: Endpoint, headers: Mapping[str, str],
                       body: bytes) -> RequestInfo | None:
         if method.upper() != "POST":
             return None
         path = endpoint.path
+        if "/openai/" in path:
+            info = self._compat.parse_request(method, endpoint, headers, body)
+            if info is not None:
+                info.kind = "openai-compat:" + info.kind
+            return info
         if "/publishers/anthropic/" in path:
             info = _anthropic.vertex_anthropic_request(self.provider, endpoint, body)
             if info is not None:
@@ -195,6 +207,8 @@ class GeminiAdapter:
 
     def parse_response(self, info: RequestInfo, status: int, headers: Mapping[str, str],
                        body: bytes) -> ParsedResponse:
+        if info.kind.startswith("openai-compat:"):
+            return self._compat.parse_response(_compat_info(info), status, headers, body)
         if info.kind == "anthropic":
             return _anthropic.parse_message_response(info, status, body)
         obj, err = loads(body)
@@ -209,6 +223,13 @@ class GeminiAdapter:
         return fold.summary(info)
 
     def stream_parser(self, info: RequestInfo, headers: Mapping[str, str]):
+        if info.kind.startswith("openai-compat:"):
+            return self._compat.stream_parser(_compat_info(info), headers)
         if info.kind == "anthropic":
             return _anthropic.AnthropicSSEParser(info)
         return GeminiStreamParser(info, headers)
+
+
+def _compat_info(info: RequestInfo) -> RequestInfo:
+    """A copy of the request info as the OpenAI adapter made it (its own ``kind``), for its parsers."""
+    return dataclasses.replace(info, kind=info.kind.split(":", 1)[1])
