@@ -429,6 +429,8 @@ def main() -> int:
                          "openai<3 and anthropic<1)")
     ap.add_argument("--pricing-json", default="", help="local price file for openlit (it downloads one otherwise)")
     ap.add_argument("--inprocess-only", action="store_true", help="only the in-process (no network) figures")
+    ap.add_argument("--peer-last", action="store_true",
+                    help="measure the peer after every baseline block (see bench/instructions.py)")
     args = ap.parse_args()
     if args.inprocess_only:
         print("\n".join(inprocess()))
@@ -448,6 +450,8 @@ def main() -> int:
             tools.append(OpenLLMetry(tp, mp))
         elif args.peer == "openlit":
             tools.append(OpenLIT(tp, mp, args.pricing_json))
+        if args.peer_last and len(tools) > 1:
+            tools[1].reversible = False  # measured after all baseline blocks (uninstrument may leave work behind)
         loads, firsts = workloads(base)
         cpu: dict[str, dict[str, list[float]]] = {n: {"none": []} for n in loads}
         first: dict[str, dict[str, list[float]]] = {n: {"none": []} for n in firsts}
