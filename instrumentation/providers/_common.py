@@ -160,7 +160,7 @@ class LazyText:
 
     def __init__(self, extract: Callable[[bytes], list]) -> None:
         self._sink = TextSink()
-        self._pending: list[bytes | str] = []
+        self._pending: list[bytes | str | tuple[bytes]] = []
         self._pending_bytes = 0
         self._extract = extract
 
@@ -171,10 +171,12 @@ class LazyText:
         else:
             self._sink.add(text)
 
-    def add_raw(self, data: bytes) -> None:
+    def add_raw(self, data: bytes, fragment: bool = False) -> None:
+        """One event's data, or (``fragment``) the raw bytes of several whole SSE events (LF line ends),
+        split into events only when resolved."""
         if self._sink.size >= MAX_TEXT_CHARS:
             return
-        self._pending.append(data)
+        self._pending.append((data,) if fragment else data)
         self._pending_bytes += len(data)
         if self._pending_bytes > LAZY_RESOLVE_BYTES:
             self.resolve()
@@ -190,12 +192,13 @@ class LazyText:
             if type(item) is str:
                 sink.add(item)
                 continue
-            try:
-                pieces = extract(item)
-            except Exception:
-                continue
-            for piece in pieces:
-                sink.add(piece)
+            for data in (sse_data_of_block(item[0]) if type(item) is tuple else (item,)):
+                try:
+                    pieces = extract(data)
+                except Exception:  # that event adds nothing, as an undecodable event does when parsed eagerly
+                    continue
+                for piece in pieces:
+                    sink.add(piece)
 
     def text(self) -> str:
         self.resolve()
@@ -404,15 +407,6 @@ class SSEStream:
 
     def pending(self) -> bytes:
         return bytes(self._buf)
-
-    def whole(self, data: bytes) -> bool:
-        """True when ``data`` is whole LF-terminated events and nothing is held back.
-
-        Such a fragment can be judged as one piece (see the parsers' chunk fast
-        paths) without splitting it into events: no event of it is cut.
-        """
-        return not self._buf and not self._cr and not self.broken and data.endswith(b"\n\n") \
-            and b"\r" not in data
 
 
 def sse_data_of_block(block: bytes) -> list[bytes]:

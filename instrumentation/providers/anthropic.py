@@ -21,7 +21,7 @@ from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_str, error_response, has_int,
-                      loads, sse_data_of_block, tier, set_request_params)
+                      loads, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -168,15 +168,7 @@ class AnthropicStreamState:
 
 
 def _delta_text(data: bytes) -> list[str]:
-    """The text of one raw ``content_block_delta`` event (or a fragment of whole SSE events), in order."""
-    if not data.lstrip().startswith(b"{"):  # a fragment of whole events from the fragment fast path
-        out: list[str] = []
-        for event in sse_data_of_block(data):
-            try:
-                out.extend(_delta_text(event))
-            except Exception:
-                continue
-        return out
+    """The text of one raw ``content_block_delta`` event, as :meth:`AnthropicStreamState.on_event` adds it."""
     obj = json.loads(data)
     if not isinstance(obj, dict) or obj.get("type") != "content_block_delta":
         return []
@@ -224,13 +216,14 @@ class AnthropicSSEParser:
         """Take in a fragment of whole content-delta events (True), or do nothing (False). Never raises."""
         state = self.state
         sse = self._sse
+        # Whole LF-terminated events and nothing held back (as in OpenAIStreamParser.absorb, inlined there too).
         if not state.content or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken:
             return False
         n = data.count(b"\n\n")
         if data.count(_DELTA_LINE) != n or b"\r" in data or b"amazon-bedrock" in data:
             return False
         state.events += n
-        state.text.add_raw(data)
+        state.text.add_raw(data, fragment=True)
         return True
 
     def feed(self, data: bytes) -> bytes:

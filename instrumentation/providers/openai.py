@@ -25,7 +25,7 @@ from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
 from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_list, as_str, error_response,
-                      has_int, loads, sse_data_of_block, tier)
+                      has_int, loads, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _CHAT = "chat"
@@ -394,16 +394,7 @@ class OpenAIStreamParser:
         return True
 
     def _extract_text(self, data: bytes) -> list[str]:
-        """The text pieces of one chat/completions chunk (or a fragment of whole SSE events), in order."""
-        if not data.lstrip().startswith(b"{"):  # a fragment of whole events from the fragment fast path
-            out: list[str] = []
-            for event in sse_data_of_block(data):
-                if event != b"[DONE]":
-                    try:
-                        out.extend(self._extract_text(event))
-                    except Exception:
-                        continue
-            return out
+        """The text pieces of one chat/completions chunk, as :meth:`_on_event` would add them."""
         obj = json.loads(data)
         out: list[str] = []
         choices = obj.get("choices") if isinstance(obj, dict) else None
@@ -450,11 +441,13 @@ class OpenAIStreamParser:
         """Take in a fragment of whole text-only chunks (True), or do nothing (False). Never raises."""
         tier_form = self._tier_form
         sse = self._sse
+        # Whole LF-terminated events and nothing held back (the same test as AnthropicSSEParser.absorb;
+        # inlined, not a shared call: this runs for nearly every chunk of a stream).
         if tier_form is None or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken \
                 or b"\r" in data or not _plain_chunks(data, tier_form):
             return False
         self._events += data.count(b"\n\n")
-        self._text.add_raw(data)
+        self._text.add_raw(data, fragment=True)
         return True
 
     def feed(self, data: bytes) -> bytes:
