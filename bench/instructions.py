@@ -22,7 +22,6 @@ Python code the ratios track CPU time closely; report both.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import glob
 import os
 import re
@@ -79,28 +78,13 @@ def child(args: argparse.Namespace) -> None:
         if args.only:
             loads = {k: v for k, v in loads.items() if re.search(args.only, k)}
 
-        def block(fn, n: int) -> None:
-            if isinstance(fn, tuple):
-                make, coro = fn
-
-                async def run():
-                    client = make()
-                    for _ in range(n):
-                        await coro(client)
-                    await client.close()
-
-                asyncio.run(run())
-            else:
-                for _ in range(n):
-                    fn()
-
         def measured(name: str, tool: str, fn) -> None:
-            block(fn, 3)  # warm: first-call imports, caches, connection
+            bench.run_block(fn, 3)  # warm: first-call imports, caches, connection
             # Empty the batch span processor's queue and our metric batch before counting.
             tp.force_flush()
             ours.inst.flush_metrics()
             os.getppid()
-            block(fn, args.calls)
+            bench.run_block(fn, args.calls)
             tp.force_flush()  # the spans of this block are exported (and counted) inside the block
             ours.inst.flush_metrics()
             os.getppid()
@@ -162,16 +146,10 @@ def parent(args: argparse.Namespace) -> int:
     tools = ["inferops"] + ([args.peer] if args.peer != "none" else [])
     print(f"instructions per call (callgrind, median of {args.rounds} blocks of {args.calls} calls; python {sys.version.split()[0]}, "
           f"openai {openai.__version__}, anthropic {anthropic.__version__})\n")
-    head = " | ".join(f"{t} added" for t in tools)
-    ratio = f" | inferops / {tools[1]} |" if len(tools) > 1 else " |"
-    print(f"| workload | uninstrumented | {head}{ratio}")
-    print("|---|---:|" + "---:|" * len(tools) + ("---:|" if len(tools) > 1 else ""))
-    for name, by in per_call.items():
-        base = by["none"]
-        added = [by[t] - base for t in tools]
-        cells = " | ".join(f"{a / 1e3:,.0f}k" for a in added)
-        r = f" | {added[0] / added[1]:.2f}x |" if len(added) > 1 and added[1] > 0 else (" | n/a |" if len(added) > 1 else " |")
-        print(f"| {name} | {base / 1e3:,.0f}k | {cells}{r}")
+    sys.path.insert(0, HERE)
+    from instrumentation import print_overhead_table  # bench/instrumentation.py
+
+    print_overhead_table(per_call, tools, "uninstrumented", lambda x: f"{x / 1e3:,.0f}k")
     return 0
 
 

@@ -130,6 +130,40 @@ def workloads(base: str):
     }, {"openai": first_chunk_openai, "anthropic": first_chunk_anthropic}
 
 
+def run_block(fn, n: int) -> None:
+    """``n`` calls of a workload: a function, or (client factory, coroutine function) run on one event loop."""
+    if isinstance(fn, tuple):
+        make, coro = fn
+
+        async def run():
+            client = make()
+            for _ in range(n):
+                await coro(client)
+            await client.close()
+
+        asyncio.run(run())
+    else:
+        for _ in range(n):
+            fn()
+
+
+def print_overhead_table(per_call: dict[str, dict[str, float]], tools: list[str], base_head: str, fmt) -> None:
+    """Markdown table: per workload, the uninstrumented figure, what each tool adds, and tools[0] / tools[1].
+
+    ``per_call[workload][tool]`` is one figure per call (``"none"``: uninstrumented); ``fmt`` formats one.
+    """
+    head = " | ".join(f"{t} added" for t in tools)
+    ratio = f" | {tools[0]} / {tools[1]} |" if len(tools) > 1 else " |"
+    print(f"| workload | {base_head} | {head}{ratio}")
+    print("|---|---:|" + "---:|" * len(tools) + ("---:|" if len(tools) > 1 else ""))
+    for name, by in per_call.items():
+        base = by["none"]
+        added = [by[t] - base for t in tools]
+        cells = " | ".join(fmt(a) for a in added)
+        r = (f" | {added[0] / added[1]:.2f}x |" if added[1] > 0 else " | n/a |") if len(added) > 1 else " |"
+        print(f"| {name} | {fmt(base)} | {cells}{r}")
+
+
 def cpu_samples(fn, n: int) -> list[float]:
     """Process CPU time of each of ``n`` calls (medians of single calls resist the machine's noise)."""
     out: list[float] = []
@@ -503,16 +537,8 @@ def main() -> int:
     import openai as _oa, anthropic as _an
     print(f"instrumentation overhead ({args.rounds} rounds x {args.calls} calls; python {sys.version.split()[0]}, "
           f"openai {_oa.__version__}, anthropic {_an.__version__}, {os.cpu_count()} cpus)\n")
-    head = " | ".join(f"{n} added" for n in names)
-    ratio = f" | inferops / {names[1]} |" if len(names) > 1 else " |"
-    print(f"| workload | CPU/call uninstrumented | {head}{ratio}")
-    print("|---|---:|" + "---:|" * len(names) + ("---:|" if len(names) > 1 else ""))
-    for name, by in cpu.items():
-        b = statistics.median(by["none"])
-        added = [statistics.median(by[n]) - b for n in names]
-        cells = " | ".join(f"{a * 1e6:.0f} us" for a in added)
-        r = f" | {added[0] / added[1]:.2f}x |" if len(added) > 1 and added[1] > 0 else (" | n/a |" if len(added) > 1 else " |")
-        print(f"| {name} | {b * 1e6:.0f} us | {cells}{r}")
+    print_overhead_table({name: {t: statistics.median(v) for t, v in by.items()} for name, by in cpu.items()},
+                         names, "CPU/call uninstrumented", lambda x: f"{x * 1e6:.0f} us")
     print()
     print("| stream (50 chunks) | time to first chunk uninstrumented | " + " | ".join(f"{n} added" for n in names) + " |")
     print("|---|---:|" + "---:|" * len(names))

@@ -20,7 +20,6 @@ the peer virtualenv, mock provider server in another process).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -58,27 +57,12 @@ def child(args: argparse.Namespace) -> None:
     loads, _ = bench.workloads(base)
     fn = loads[args.workload]
 
-    def block(n: int) -> None:
-        if isinstance(fn, tuple):
-            make, coro = fn
-
-            async def run():
-                client = make()
-                for _ in range(n):
-                    await coro(client)
-                await client.close()
-
-            asyncio.run(run())
-        else:
-            for _ in range(n):
-                fn()
-
     clock = time.process_time
-    block(args.calls)  # warm: imports, caches, connections
+    bench.run_block(fn, args.calls)  # warm: imports, caches, connections
     out = []
     for _ in range(args.blocks):
         t0 = clock()
-        block(args.calls)
+        bench.run_block(fn, args.calls)
         tp.force_flush()
         ours.inst.flush_metrics()
         out.append((clock() - t0) / args.calls)
@@ -135,13 +119,8 @@ def main() -> int:
     print(f"CPU per call, each tool in its own process ({args.rounds} rounds x {args.blocks} blocks x {args.calls} "
           f"calls, median block; python {sys.version.split()[0]}, openai {openai.__version__}, "
           f"anthropic {anthropic.__version__})\n")
-    print(f"| workload | uninstrumented | inferops added | {args.peer} added | inferops / {args.peer} |")
-    print("|---|---:|---:|---:|---:|")
-    for name in names:
-        m = {t: statistics.median(v) for t, v in samples[name].items()}
-        a, p = m["inferops"] - m["none"], m[args.peer] - m["none"]
-        ratio = f"{a / p:.2f}x" if p > 0 else "n/a"
-        print(f"| {name} | {m['none'] * 1e6:,.0f} us | {a * 1e6:,.0f} us | {p * 1e6:,.0f} us | {ratio} |")
+    bench.print_overhead_table({n: {t: statistics.median(v) for t, v in samples[n].items()} for n in names},
+                               ["inferops", args.peer], "uninstrumented", lambda x: f"{x * 1e6:,.0f} us")
     return 0
 
 
