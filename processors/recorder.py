@@ -423,14 +423,7 @@ class CostRecorder:
                         hists[key] = h = [dict(sem), []]
                     h[1].append((value, tid, sid))
         for key, (attrs, total, best, tid, sid, _rank) in sums.items():
-            inst = key[0]
-            if tid:
-                inst.add(best, attrs, context=_exemplar_context(tid, sid))
-                rest = total - best
-                if rest > 0:
-                    inst.add(rest, attrs, context=_NO_EXEMPLAR)
-            else:
-                inst.add(total, attrs, context=_NO_EXEMPLAR)
+            _add_series(key[0], attrs, total, best, tid, sid)
         for key, (attrs, values) in hists.items():
             inst = key[0]
             top = max(range(len(values)), key=lambda i: values[i][0])
@@ -501,13 +494,19 @@ class CostRecorder:
             rows.append(tuple(row))
         for i, total, best, tid, sid in aggregate(rows, len(series)):
             inst, attrs = series[i]
-            if tid:
-                inst.add(best, attrs, context=_exemplar_context(tid, sid))
-                rest = total - best
-                if rest > 0:
-                    inst.add(rest, attrs, context=_NO_EXEMPLAR)
-            else:
-                inst.add(total, attrs, context=_NO_EXEMPLAR)
+            _add_series(inst, attrs, total, best, tid, sid)
+
+
+def _add_series(inst, attrs: dict[str, str], total: float, best: float, trace_id: int, span_id: int) -> None:
+    """Add one counter series' batch sum: its exemplar call's own value in that call's span context (so the
+    exemplar carries its trace/span id and value), the rest outside any span; all of it unsampled without one."""
+    if trace_id:
+        inst.add(best, attrs, context=_exemplar_context(trace_id, span_id))
+        rest = total - best
+        if rest > 0:
+            inst.add(rest, attrs, context=_NO_EXEMPLAR)
+    else:
+        inst.add(total, attrs, context=_NO_EXEMPLAR)
 
 
 _EMPTY_ATTRS: dict[str, str] = {}
