@@ -24,6 +24,7 @@ from . import anthropic as _anthropic
 from ._common import (JSONArrayStream, SSEStream, TextSink, as_dict, as_int, as_list, as_str, error_response,
                       has_int, header, loads, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
+from .openai import OpenAIAdapter
 
 _MODEL_RE = re.compile(r"models/([^/:]+):(generateContent|streamGenerateContent)$")
 
@@ -169,8 +170,6 @@ class GeminiAdapter:
         # Google AI's OpenAI-compatible endpoint (``/v1beta/openai/chat/completions``, ``/embeddings``):
         # OpenAI request and response shapes, billed as Gemini. No ``stream_options`` injection (not
         # documented there); a stream without usage is estimated with tiktoken like any other.
-        from .openai import OpenAIAdapter
-
         self._compat = OpenAIAdapter(provider, self_hosted=self_hosted, inject_stream_usage=False)
 
     def parse_request(self, method: str, endpoint: Endpoint, headers: Mapping[str, str],
