@@ -1,4 +1,4 @@
-"""inferops auto-instrumentation of outgoing LLM calls (httpx and httpx2).
+"""inferops auto-instrumentation of outgoing LLM calls (httpx, httpx2 and aiohttp).
 
 Turn it on with ``opentelemetry-instrument python app.py`` (entry point
 ``opentelemetry_instrumentor: inferops``) or programmatically::
@@ -22,8 +22,8 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 _log = logging.getLogger("inferops.instrumentation")
 
 #: Any one of these suffices (pyproject ``instruments-any`` extra; opentelemetry-instrument reads that).
-_instruments_any: tuple[str, ...] = ("httpx >= 0.23", "httpx2 >= 2.0")
-#: All of these are required (none: either HTTP library will do).
+_instruments_any: tuple[str, ...] = ("httpx >= 0.23", "httpx2 >= 2.0", "aiohttp >= 3.9")
+#: All of these are required (none: any one HTTP library will do).
 _instruments: tuple[str, ...] = ()
 
 #: How many times instrument() failed inside inferops (the app kept running).
@@ -31,7 +31,7 @@ instrument_failures = 0
 
 
 class InferopsInstrumentor(BaseInstrumentor):
-    """Prices, traces and measures every LLM call made through httpx / httpx2."""
+    """Prices, traces and measures every LLM call made through httpx / httpx2 / aiohttp."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -71,7 +71,7 @@ class InferopsInstrumentor(BaseInstrumentor):
             runtime.close()
             raise
         self._runtime = runtime
-        _log.debug("inferops: instrumented %s", ", ".join(patched) or "nothing (no httpx/httpx2)")
+        _log.debug("inferops: instrumented %s", ", ".join(patched) or "nothing (no httpx/httpx2/aiohttp)")
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from .patch import unpatch_all

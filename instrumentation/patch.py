@@ -5,6 +5,9 @@ final request, and it runs *outside* the transport, so the GenAI span started
 here is the parent of the HTTP span opentelemetry-instrumentation-httpx
 creates in the transport. Requests to other hosts cost one router lookup.
 
+aiohttp (google-genai's async transport) is hooked at ``ClientSession._request``
+by :mod:`.aiohttp_hooks`, with the same runtime.
+
 The original functions are kept and put back by :func:`unpatch_all`.
 """
 
@@ -106,6 +109,10 @@ def patch_all(runtime) -> list[str]:
             cls.send = make(current, hooks)
             STATE.originals.append((cls, "send", current))
         patched.append(name)
+    from . import aiohttp_hooks
+
+    if aiohttp_hooks.patch(STATE):
+        patched.append("aiohttp")
     return patched
 
 

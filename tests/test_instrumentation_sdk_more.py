@@ -6,9 +6,10 @@ expected usage is read from the SDK's own parsed objects (by FACTS.md's per-prov
 the cost engine; the span, the ``inferops_tokens_total`` / ``inferops_cost_usd_total`` series and the
 attribution taken from ``X-Inferops-*`` headers set through the SDK's client-level header option must agree.
 
-HTTP stacks, as installed by the ``test`` extra: google-genai sends sync *and* async calls through httpx2
-(its async path uses aiohttp only when aiohttp is installed, the SDK's ``aiohttp`` extra, which inferops does
-not hook: see :func:`test_gemini_async_goes_over_httpx2`); mistralai sends through httpx2; cohere through httpx.
+HTTP stacks, as installed by the ``test`` extra: google-genai sends sync calls through httpx2 and async ones
+through aiohttp (installed by the test extra; its own tests are in test_instrumentation_aiohttp.py), or httpx2
+when given an httpx2 client (:func:`test_gemini_async_goes_over_httpx2`); mistralai sends through httpx2;
+cohere through httpx.
 """
 
 from __future__ import annotations
@@ -219,16 +220,31 @@ def test_gemini_sdk_on_vertex_express_mode(srv, stream):
     assert "/v1beta1/publishers/google/models/" in srv.requests[0].path
 
 
-def test_gemini_async_goes_over_httpx2():
-    """google-genai picks aiohttp for async calls when aiohttp is importable (its ``aiohttp`` extra); inferops
-    hooks httpx and httpx2 only, so those calls would not be seen. The test extra does not install aiohttp."""
+def test_gemini_async_goes_over_httpx2(srv):
+    """google-genai sends async calls through aiohttp whenever aiohttp is importable (that path, the default
+    here since the test extra installs aiohttp, is tests/test_instrumentation_aiohttp.py's); the SDK's own
+    ``httpx_async_client`` option sends them through httpx2 instead, instrumented the same way."""
     from google.genai import _api_client
 
-    client = genai.Client(api_key=KEY, http_options=gtypes.HttpOptions(base_url="http://127.0.0.1:9"))
-    assert _api_client.has_aiohttp is False
-    assert client.aio._api_client._use_aiohttp() is False
-    assert isinstance(client.aio._api_client._async_httpx_client, httpx2.AsyncClient)
-    assert isinstance(client._api_client._httpx_client, httpx2.Client)
+    from inferops.instrumentation.testing import recording_transport
+
+    transports = []
+
+    def call():
+        rec = recording_transport(httpx2, asynchronous=True)
+        transports.append(rec)
+        client = genai.Client(api_key=KEY, http_options=gtypes.HttpOptions(
+            base_url=srv.base_url + "/gemini", headers={**ATTRIBUTION, "x-mock-cached-tokens": "4"},
+            httpx_async_client=httpx2.AsyncClient(transport=rec)))
+        assert _api_client.has_aiohttp and client.aio._api_client._use_aiohttp() is False
+        return asyncio.run(client.aio.models.generate_content(model=GEMINI_MODEL, contents=PROMPT,
+                                                              config=_gemini_config(7)))
+
+    plain, resp, cap = _both(srv, call)
+    assert [len(t.wire) for t in transports] == [1, 1]  # each call went through the httpx2 client, once
+    assert _drop(resp.model_dump(), GEMINI_DROP) == _drop(plain.model_dump(), GEMINI_DROP)
+    _check(cap, srv, _gemini_expected(resp), request_model=GEMINI_MODEL, response_model=resp.model_version,
+           response_id=resp.response_id, stream=False, finish_reasons=("MAX_TOKENS",))
 
 
 # -- mistralai: chat.complete / chat.stream ---------------------------------------------------------------
