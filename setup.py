@@ -5,9 +5,10 @@
 subpackages below each folder are found here so that adding one needs no
 edit to the packaging metadata. Everything else lives in ``pyproject.toml``.
 
-``inferops serve``'s compiled fast path (``processors/serve/_otlpscan.c``) is an
-*optional* extension: without a C compiler the install still succeeds and the
-service uses its pure-Python path.
+``inferops serve``'s compiled fast path (``processors/serve/_otlpscan.c``) and
+the instrumentation's stream chunk test (``instrumentation/providers/_chunkscan.c``)
+are *optional* extensions: without a C compiler the install still succeeds and
+both use their pure-Python equivalents.
 """
 
 from setuptools import Extension, find_packages, setup
@@ -27,6 +28,8 @@ for package, folder in ROOTS.items():
 
 ext_modules = [
     Extension("inferops.processors.serve._otlpscan", ["processors/serve/_otlpscan.c"],
+              extra_compile_args=["-O2"], optional=True),
+    Extension("inferops.instrumentation.providers._chunkscan", ["instrumentation/providers/_chunkscan.c"],
               extra_compile_args=["-O2"], optional=True),
 ]
 

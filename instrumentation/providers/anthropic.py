@@ -182,6 +182,26 @@ _CONTENT_DELTA = re.compile(rb'\{\s*"type"\s*:\s*"content_block_delta"')
 _DELTA_LINE = b'data: {"type":"content_block_delta"'
 
 
+def _delta_events_py(data: bytes, delta_line: bytes) -> int:
+    """The events in a fragment of whole LF-terminated content-delta events (no CR, no Bedrock metrics), else -1.
+
+    The reference for the compiled ``_chunkscan.anthropic_deltas``, used when
+    that optional extension was not built.
+    """
+    if not delta_line or not data.endswith(b"\n\n") or b"\r" in data:
+        return -1
+    n = data.count(b"\n\n")
+    if data.count(delta_line) != n or b"amazon-bedrock" in data:
+        return -1
+    return n
+
+
+try:
+    from ._chunkscan import anthropic_deltas as _delta_events
+except ImportError:  # built without a C compiler: the same test in Python
+    _delta_events = _delta_events_py
+
+
 class AnthropicSSEParser:
     """Anthropic SSE stream (direct API and Vertex ``streamRawPredict``). Never filters.
 
@@ -217,10 +237,10 @@ class AnthropicSSEParser:
         state = self.state
         sse = self._sse
         # Whole LF-terminated events and nothing held back (as in OpenAIStreamParser.absorb, inlined there too).
-        if not state.content or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken:
+        if not state.content or sse._buf or sse._cr or sse.broken:
             return False
-        n = data.count(b"\n\n")
-        if data.count(_DELTA_LINE) != n or b"\r" in data or b"amazon-bedrock" in data:
+        n = _delta_events(data, _DELTA_LINE)
+        if n < 0:
             return False
         state.events += n
         state.text.add_raw(data, fragment=True)

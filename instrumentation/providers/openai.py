@@ -269,6 +269,23 @@ def _plain_chunks(data: bytes, tier_form: bytes) -> bool:
     return b'"error"' not in data and not data.endswith(b"[DONE]\n\n")
 
 
+def _plain_events_py(data: bytes, tier_form: bytes) -> int:
+    """The events in a fragment of whole LF-terminated plain chunks (:func:`_plain_chunks`), else -1.
+
+    The reference for the compiled ``_chunkscan.openai_plain``, used when that
+    optional extension was not built.
+    """
+    if not data.endswith(b"\n\n") or b"\r" in data or not _plain_chunks(data, tier_form):
+        return -1
+    return data.count(b"\n\n")
+
+
+try:
+    from ._chunkscan import openai_plain as _plain_events
+except ImportError:  # built without a C compiler: the same test in Python
+    _plain_events = _plain_events_py
+
+
 class OpenAIStreamParser:
     """SSE chat/completions/Responses stream; hides the injected usage-only chunk.
 
@@ -443,10 +460,12 @@ class OpenAIStreamParser:
         sse = self._sse
         # Whole LF-terminated events and nothing held back (the same test as AnthropicSSEParser.absorb;
         # inlined, not a shared call: this runs for nearly every chunk of a stream).
-        if tier_form is None or sse._buf or not data.endswith(b"\n\n") or sse._cr or sse.broken \
-                or b"\r" in data or not _plain_chunks(data, tier_form):
+        if tier_form is None or sse._buf or sse._cr or sse.broken:
             return False
-        self._events += data.count(b"\n\n")
+        n = _plain_events(data, tier_form)
+        if n < 0:
+            return False
+        self._events += n
         self._text.add_raw(data, fragment=True)
         return True
 
