@@ -41,7 +41,7 @@ from inferops.processors.usage import UsageRecord
 from .attribution import pop_inferops_headers
 from .estimate import request_text
 from .providers.base import Endpoint, ParsedResponse, RequestInfo
-from .spanattrs import set_clean_attributes
+from .spanattrs import sampler_ignores_attributes, set_clean_attributes
 from .streams import make_decoder
 
 _log = logging.getLogger("inferops.instrumentation")
@@ -189,6 +189,8 @@ class Runtime:
         self.routing = routing
         self.routing_metrics = routing_metrics
         self.capture = bool(settings.capture_content)
+        #: The tracer's sampler never reads span attributes (see spanattrs.sampler_ignores_attributes).
+        self.sampler_blind = sampler_ignores_attributes(tracer)
         self.strip_baggage = bool(settings.strip_baggage)
         self.inject_off_hosts = {h.lower() for h in settings.stream_usage_injection_disabled_hosts}
         self.inject_on = bool(settings.stream_usage_injection)
@@ -446,8 +448,13 @@ class Call:
         if who.unattributed:
             attrs[Attr.UNATTRIBUTED] = True
         name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
-        self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=first)
-        set_clean_attributes(span, attrs)
+        if rt.sampler_blind:  # the sampler never reads them: set them all at once, without the SDK's cleaning
+            self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT)
+            first.update(attrs)
+            set_clean_attributes(span, first)
+        else:
+            self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=first)
+            set_clean_attributes(span, attrs)
         self.start = time.perf_counter()
 
     # -- around the original send -----------------------------------------------------------

@@ -75,3 +75,40 @@ def set_clean_attributes(span, attrs: Mapping[str, Any]) -> None:
                         d[k] = v
             return
     span.set_attributes(attrs)
+
+
+def _sampler_types() -> tuple[frozenset, type | None]:
+    try:
+        from opentelemetry.sdk.trace import sampling as s
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return frozenset(), None
+    return frozenset({s.StaticSampler, s.TraceIdRatioBased}), s.ParentBased
+
+
+_ATTRIBUTE_BLIND, _PARENT_BASED = _sampler_types()
+_PARENT_FIELDS = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
+                  "_local_parent_not_sampled")
+
+
+def sampler_ignores_attributes(tracer) -> bool:
+    """True when ``tracer`` is an SDK tracer whose sampler is built only from the SDK's samplers that never
+    look at span attributes (always on/off, trace-id ratio, parent-based over those).
+
+    Then the attributes a span starts with need not be handed to ``start_span``
+    (where the SDK cleans each one) for the sampler's sake: they can be set right
+    after with :func:`set_clean_attributes`. Any other sampler (a user's own, or
+    one that reads attributes) gets them at creation as semconv asks.
+    """
+    sampler = getattr(tracer, "sampler", None)
+    if sampler is None or type(tracer).__module__ != "opentelemetry.sdk.trace":
+        return False
+    return _blind(sampler, 0)
+
+
+def _blind(sampler, depth: int) -> bool:
+    t = type(sampler)
+    if t in _ATTRIBUTE_BLIND:
+        return True
+    if t is _PARENT_BASED and depth < 4:
+        return all(_blind(getattr(sampler, f, None), depth + 1) for f in _PARENT_FIELDS)
+    return False

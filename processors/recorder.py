@@ -44,7 +44,7 @@ from inferops.names import (
 )
 
 from .engine import CostResult
-from .histbatch import record_series
+from .sdkbatch import SeriesWriter
 from .usage import UsageRecord
 
 
@@ -171,6 +171,8 @@ class CostRecorder:
         self._label_memo: dict[tuple, tuple[dict[str, str], object]] = {}
         #: label values -> the shared key of that label set in :meth:`record_calls`.
         self._label_keys: dict[tuple, object] = {}
+        #: Batched sums and histogram values go to the SDK through this (attributes cleaned once per series).
+        self._series = SeriesWriter(max_series=50_000)
 
     def _count_overflow(self, label: str) -> None:
         self.overflows.add(1, {Label.LABEL: label})
@@ -301,9 +303,9 @@ class CostRecorder:
         and hashing), so counter increments are first summed per series (metric
         and label set) within the batch and handed to the SDK once per series.
         Histogram observations cannot be merged (each value lands in a bucket):
-        each series' values are recorded together by
-        :func:`inferops.processors.histbatch.record_series` (attributes cleaned and
-        hashed once per series instead of once per value).
+        each series' values are recorded together. Both go to the SDK through
+        :class:`inferops.processors.sdkbatch.SeriesWriter`, which cleans and
+        hashes a series' attributes once, not once per measurement and batch.
 
         Exemplars: per aggregated counter series, the call with the largest
         contribution (the most expensive call for the request and unattributed
@@ -425,11 +427,12 @@ class CostRecorder:
                     if h is None:
                         hists[key] = h = [dict(sem), []]
                     h[1].append((value, tid, sid))
+        write = self._series.write
         for key, (attrs, total, best, tid, sid, _rank) in sums.items():
-            _add_series(key[0], attrs, total, best, tid, sid)
+            _add_series(write, key, attrs, total, best, tid, sid)
         for key, (attrs, values) in hists.items():
             top = max(range(len(values)), key=lambda i: values[i][0])
-            record_series(key[0], attrs, [
+            write(key[0], key, attrs, [
                 (value, _exemplar_context(tid, sid) if i == top and tid else _NO_EXEMPLAR)
                 for i, (value, tid, sid) in enumerate(values)])
 
@@ -464,7 +467,7 @@ class CostRecorder:
             i = index.get(key)
             if i is None:
                 i = index[key] = len(series)
-                series.append((key[0], attrs()))
+                series.append((key, attrs()))
             return i
 
         requests, tokens, cost_inst = self.requests, self.tokens, self.cost
@@ -492,21 +495,25 @@ class CostRecorder:
             row.append(at((self.cache_savings, lkey), lambda: dict(labels)))
             row.append(at((self.error_cost, lkey), lambda: dict(labels)) if outcome == Outcome.ERROR else -1)
             rows.append(tuple(row))
+        write = self._series.write
         for i, total, best, tid, sid in aggregate(rows, len(series)):
-            inst, attrs = series[i]
-            _add_series(inst, attrs, total, best, tid, sid)
+            key, attrs = series[i]
+            _add_series(write, key, attrs, total, best, tid, sid)
 
 
-def _add_series(inst, attrs: dict[str, str], total: float, best: float, trace_id: int, span_id: int) -> None:
-    """Add one counter series' batch sum: its exemplar call's own value in that call's span context (so the
-    exemplar carries its trace/span id and value), the rest outside any span; all of it unsampled without one."""
+def _add_series(write, key: tuple, attrs: dict[str, str], total: float, best: float, trace_id: int,
+                span_id: int) -> None:
+    """Add one counter series' batch sum (``key[0]`` is the counter): its exemplar call's own value in that call's
+    span context (so the exemplar carries its trace/span id and value), the rest outside any span; all of it
+    unsampled without one. ``write`` is :meth:`SeriesWriter.write`."""
     if trace_id:
-        inst.add(best, attrs, context=_exemplar_context(trace_id, span_id))
+        values = [(best, _exemplar_context(trace_id, span_id))]
         rest = total - best
         if rest > 0:
-            inst.add(rest, attrs, context=_NO_EXEMPLAR)
+            values.append((rest, _NO_EXEMPLAR))
     else:
-        inst.add(total, attrs, context=_NO_EXEMPLAR)
+        values = [(total, _NO_EXEMPLAR)]
+    write(key[0], key, attrs, values)
 
 
 _EMPTY_ATTRS: dict[str, str] = {}

@@ -103,3 +103,80 @@ def test_non_sdk_spans_use_their_own_set_attributes():
     r = Recorder()
     spanattrs.set_clean_attributes(r, {"a": "b"})
     assert r.got == {"a": "b"}
+
+
+def _run_call(srv, tracer_provider=None):
+    """One streamed chat call through httpx2 instrumented on ``tracer_provider`` (default: the harness's)."""
+    from inferops.instrumentation import InferopsInstrumentor
+
+    settings = Settings(provider_endpoints=srv.endpoints(), self_hosted=srv.self_hosted_endpoints())
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 6, "stream": True}
+    exp = InMemorySpanExporter()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exp))
+    inst = InferopsInstrumentor()
+    inst.instrument(tracer_provider=tracer_provider, settings=settings)
+    try:
+        with httpx2.Client() as c:
+            with c.stream("POST", srv.base_url + "/openai/v1/chat/completions", json=body,
+                          headers={"X-Inferops-Team": "search"}) as r:
+                r.read()
+    finally:
+        inst.uninstrument()
+    (span,) = exp.get_finished_spans()
+    volatile = {"gen_ai.response.time_to_first_chunk", "gen_ai.response.id"}
+    return [(k, v) for k, v in span.attributes.items() if k not in volatile]
+
+
+def test_sampler_blindness_is_recognised():
+    from opentelemetry.sdk.trace import sampling
+
+    class Mine(sampling.Sampler):
+        def should_sample(self, *a, **k):
+            return sampling.SamplingResult(sampling.Decision.RECORD_AND_SAMPLE)
+
+        def get_description(self):
+            return "mine"
+
+    blind = spanattrs.sampler_ignores_attributes
+    assert blind(TracerProvider().get_tracer("t"))  # default: ParentBased(ALWAYS_ON)
+    assert blind(TracerProvider(sampler=sampling.TraceIdRatioBased(0.3)).get_tracer("t"))
+    assert blind(TracerProvider(sampler=sampling.ParentBased(sampling.ALWAYS_OFF)).get_tracer("t"))
+    assert not blind(TracerProvider(sampler=Mine()).get_tracer("t"))
+    assert not blind(TracerProvider(sampler=sampling.ParentBased(sampling.ALWAYS_ON, remote_parent_sampled=Mine()))
+                     .get_tracer("t"))
+    from opentelemetry import trace
+
+    assert not blind(trace.NoOpTracer())
+
+
+def test_blind_sampler_start_gives_the_same_attributes_in_the_same_order(srv, monkeypatch):
+    from inferops.instrumentation import runtime
+
+    blind = _run_call(srv, TracerProvider())
+    monkeypatch.setattr(runtime, "sampler_ignores_attributes", lambda tracer: False)
+    public = _run_call(srv, TracerProvider())
+    assert blind == public
+    assert dict(blind)["gen_ai.provider.name"] == "openai" and dict(blind)["inferops.team"] == "search"
+
+
+def test_a_sampler_that_reads_attributes_gets_them_at_span_start(srv):
+    from opentelemetry.sdk.trace import sampling
+
+    seen = []
+
+    class Recording(sampling.Sampler):
+        def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
+                          trace_state=None):
+            seen.append((name, dict(attributes or {})))
+            return sampling.SamplingResult(sampling.Decision.RECORD_AND_SAMPLE, attributes)
+
+        def get_description(self):
+            return "recording"
+
+    attrs = dict(_run_call(srv, TracerProvider(sampler=Recording())))
+    assert attrs["gen_ai.request.model"] == "gpt-4o"
+    (name, start_attrs), = [s for s in seen if s[0].startswith("chat")]
+    assert start_attrs["gen_ai.operation.name"] == "chat"
+    assert start_attrs["gen_ai.provider.name"] == "openai"
+    assert start_attrs["gen_ai.request.model"] == "gpt-4o"
+    assert "server.address" in start_attrs
