@@ -334,7 +334,8 @@ class Runtime:
 
         info = call.info
         try:
-            tokens = estimate_input_tokens(info.body) if info.body is not None else len(body) // 4
+            parsed = info.parsed_body()
+            tokens = estimate_input_tokens(parsed) if parsed is not None else len(body) // 4
             decision = self.routing.decide(call.who, info.provider, info.operation, info.request_model,
                                            tokens, task)
         except Exception as exc:
@@ -663,7 +664,7 @@ class Call:
             if v is not None and isinstance(v, (str, bool, int, float)):
                 attrs[k] = v
         if rt.capture:
-            text = _input_messages(info.body)
+            text = _input_messages(info.parsed_body())
             if text:
                 attrs[GenAI.INPUT_MESSAGES] = text
         if parsed is not None:
@@ -785,7 +786,7 @@ class Call:
             usage.output_tokens = output
             usage.usage_source = UsageSource.ESTIMATED
             return usage
-        text, n_messages = request_text(info.body)
+        text, n_messages = request_text(info.parsed_body())
         input_tokens = est.count(text, model) + 3 * n_messages if text else 0
         return UsageRecord(provider=info.provider, model=model, operation=info.operation,
                            input_tokens=input_tokens, output_tokens=output,

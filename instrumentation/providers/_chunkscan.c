@@ -1,5 +1,9 @@
 /*
- * inferops.instrumentation.providers._chunkscan: the per-chunk test of the stream fragment fast path, in C.
+ * inferops.instrumentation.providers._chunkscan: the instrumentation's byte scans, in C.
+ *
+ * 1. openai_plain / anthropic_deltas: the per-chunk test of the stream fragment fast path.
+ * 2. top_members: the few top-level members of a request body the adapters read, without decoding
+ *    the prompt (see _common.request_fields).
  *
  * Why: once a stream's first content was seen, nearly every network read of an
  * OpenAI or Anthropic stream carries only generated text. The parsers' absorb()
@@ -127,7 +131,201 @@ anthropic_deltas(PyObject *self, PyObject *args)
     return PyLong_FromSsize_t(result);
 }
 
+/* ---- request bodies: the few top-level members the adapters read, without decoding the prompt ---- */
+
+static int
+is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* End of the string whose opening quote is at s[i] (index after the closing quote), or -1. */
+static Py_ssize_t
+skip_string(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    Py_ssize_t p = i + 1;
+    for (;;) {
+        const char *q = memchr(s + p, '"', (size_t)(n - p));
+        if (q == NULL)
+            return -1;
+        Py_ssize_t j = q - s, k = j;
+        while (k > i + 1 && s[k - 1] == '\\')
+            k--;
+        if (((j - k) & 1) == 0)
+            return j + 1;  /* an even run of backslashes: the quote is not escaped */
+        p = j + 1;
+    }
+}
+
+/* End of the JSON value starting at s[i] (not validated beyond nesting and strings), or -1. */
+static Py_ssize_t
+skip_value(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (i >= n)
+        return -1;
+    char c = s[i];
+    if (c == '"')
+        return skip_string(s, n, i);
+    if (c == '{' || c == '[') {
+        Py_ssize_t depth = 0, p = i;
+        while (p < n) {
+            char d = s[p];
+            if (d == '"') {
+                p = skip_string(s, n, p);
+                if (p < 0)
+                    return -1;
+                continue;
+            }
+            if (d == '{' || d == '[')
+                depth++;
+            else if (d == '}' || d == ']') {
+                if (--depth == 0)
+                    return p + 1;
+            }
+            p++;
+        }
+        return -1;
+    }
+    Py_ssize_t p = i;
+    while (p < n && s[p] != ',' && s[p] != '}' && s[p] != ']' && !is_ws(s[p]))
+        p++;
+    return p > i ? p : -1;
+}
+
+/*
+ * top_members(body, keys) -> bytes | None
+ *
+ * For a body that is one JSON object: the text of a JSON object holding only
+ * its top-level members whose key is in ``keys`` (a tuple of at most 32 bytes
+ * objects), each with its last value (as json.loads keeps it), in ``keys``
+ * order; every other member's value is skipped, not decoded (b"{}" when none
+ * is there). None when the body is not shaped like one JSON object, or a key
+ * has an escape: the caller then decodes the whole body. Values are copied,
+ * not validated (the caller decodes the result, which fails on a bad one).
+ */
+#define MAX_KEYS 32
+
+static PyObject *
+top_members(PyObject *self, PyObject *args)
+{
+    Py_buffer body;
+    PyObject *keys, *out = NULL;
+    Py_ssize_t v0s[MAX_KEYS], v1s[MAX_KEYS];
+    if (!PyArg_ParseTuple(args, "y*O!:top_members", &body, &PyTuple_Type, &keys))
+        return NULL;
+    const char *s = body.buf;
+    Py_ssize_t n = body.len, i = 0, nkeys = PyTuple_GET_SIZE(keys);
+    if (nkeys > MAX_KEYS) {
+        PyErr_SetString(PyExc_ValueError, "top_members: at most 32 keys");
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(keys, k))) {
+            PyErr_SetString(PyExc_TypeError, "top_members: keys must be a tuple of bytes");
+            goto fail;
+        }
+        v0s[k] = v1s[k] = -1;
+    }
+    while (i < n && is_ws(s[i]))
+        i++;
+    if (i >= n || s[i] != '{')
+        goto none;
+    i++;
+    while (i < n && is_ws(s[i]))
+        i++;
+    if (i < n && s[i] == '}')
+        goto end;
+    for (;;) {
+        if (i >= n || s[i] != '"')
+            goto none;
+        Py_ssize_t k0 = i + 1, k1 = skip_string(s, n, i);
+        if (k1 < 0)
+            goto none;
+        k1--;  /* the closing quote */
+        if (memchr(s + k0, '\\', (size_t)(k1 - k0)) != NULL)
+            goto none;
+        i = k1 + 1;
+        while (i < n && is_ws(s[i]))
+            i++;
+        if (i >= n || s[i] != ':')
+            goto none;
+        i++;
+        while (i < n && is_ws(s[i]))
+            i++;
+        Py_ssize_t v0 = i, v1 = skip_value(s, n, i);
+        if (v1 < 0)
+            goto none;
+        for (Py_ssize_t k = 0; k < nkeys; k++) {
+            PyObject *key = PyTuple_GET_ITEM(keys, k);
+            if (PyBytes_GET_SIZE(key) == k1 - k0 && memcmp(PyBytes_AS_STRING(key), s + k0, (size_t)(k1 - k0)) == 0) {
+                v0s[k] = v0;
+                v1s[k] = v1;
+                break;
+            }
+        }
+        i = v1;
+        while (i < n && is_ws(s[i]))
+            i++;
+        if (i < n && s[i] == ',') {
+            i++;
+            while (i < n && is_ws(s[i]))
+                i++;
+            continue;
+        }
+        if (i < n && s[i] == '}')
+            goto end;
+        goto none;
+    }
+end:
+    i++;
+    while (i < n && is_ws(s[i]))
+        i++;
+    if (i != n)
+        goto none;
+    {
+        Py_ssize_t size = 2;
+        for (Py_ssize_t k = 0; k < nkeys; k++)
+            if (v0s[k] >= 0)
+                size += PyBytes_GET_SIZE(PyTuple_GET_ITEM(keys, k)) + 4 + (v1s[k] - v0s[k]);
+        out = PyBytes_FromStringAndSize(NULL, size);
+        if (out == NULL)
+            goto fail;
+        char *w = PyBytes_AS_STRING(out);
+        *w++ = '{';
+        int first = 1;
+        for (Py_ssize_t k = 0; k < nkeys; k++) {
+            if (v0s[k] < 0)
+                continue;
+            PyObject *key = PyTuple_GET_ITEM(keys, k);
+            if (!first)
+                *w++ = ',';
+            first = 0;
+            *w++ = '"';
+            memcpy(w, PyBytes_AS_STRING(key), (size_t)PyBytes_GET_SIZE(key));
+            w += PyBytes_GET_SIZE(key);
+            *w++ = '"';
+            *w++ = ':';
+            memcpy(w, s + v0s[k], (size_t)(v1s[k] - v0s[k]));
+            w += v1s[k] - v0s[k];
+        }
+        *w++ = '}';
+        if (_PyBytes_Resize(&out, w - PyBytes_AS_STRING(out)) < 0)
+            goto fail;
+    }
+    PyBuffer_Release(&body);
+    return out;
+none:
+    PyBuffer_Release(&body);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(out);
+    PyBuffer_Release(&body);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"top_members", top_members, METH_VARARGS,
+     "top_members(body, keys) -> a JSON object of only the wanted top-level members of a JSON object, or None."},
     {"openai_plain", openai_plain, METH_VARARGS,
      "openai_plain(data, tier_form) -> events in a fragment of plain chat chunks, or -1."},
     {"anthropic_deltas", anthropic_deltas, METH_VARARGS,
@@ -137,7 +335,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_chunkscan",
-    "The stream fragment fast path's byte test, compiled (see openai._plain_chunks, anthropic absorb).",
+    "The instrumentation's byte scans, compiled (stream fragment test, request body members).",
     -1, methods,
 };
 

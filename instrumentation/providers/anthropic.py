@@ -20,8 +20,8 @@ from urllib.parse import unquote
 from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
-from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_str, error_response, has_int,
-                      loads, tier, set_request_params)
+from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_str, error_response,
+                      has_int, loads, request_fields, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -65,10 +65,13 @@ def fill_from_message(obj: dict, out: ParsedResponse) -> None:
                                   if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
 
 
+#: The request members the Anthropic Messages adapters read (everything else in the body is prompt: not decoded).
+_REQUEST_KEYS = RequestKeys("model", "stream", "metadata", "max_tokens", "temperature")
+
+
 def request_info(provider: str, endpoint: Endpoint, body: bytes, model: str = "",
                  stream: bool | None = None, kind: str = "") -> RequestInfo:
-    obj, _ = loads(body)
-    b = obj if isinstance(obj, dict) else {}
+    b = request_fields(body, _REQUEST_KEYS)
     info = RequestInfo(
         provider=provider, operation=Operation.CHAT,
         request_model=model or as_str(b.get("model")),
@@ -76,7 +79,7 @@ def request_info(provider: str, endpoint: Endpoint, body: bytes, model: str = ""
         user=as_str(as_dict(b.get("metadata")).get("user_id")),
         service_tier=ServiceTier.STANDARD,
         server_address=endpoint.host, server_port=endpoint.port,
-        body=obj if isinstance(obj, dict) else None, kind=kind,
+        raw_body=body or None, kind=kind,
     )
     set_request_params(info, b, "max_tokens")
     return info

@@ -23,6 +23,7 @@ call in ``try/except`` (fail-safe twice).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
 
@@ -58,12 +59,30 @@ class RequestInfo:
     new_body: bytes | None = None
     #: True when inferops injected ``stream_options.include_usage`` (hide the usage-only chunk).
     injected_stream_usage: bool = False
-    #: Parsed JSON request body (kept only for estimation / content capture; may be None).
+    #: Parsed JSON request body (kept only for estimation / content capture / routing; may be None).
+    #: Adapters that read only a few members leave it None and keep ``raw_body``: use :meth:`parsed_body`.
     body: object = None
+    #: The request body not decoded yet (decoded by :meth:`parsed_body` only if someone needs it).
+    raw_body: bytes | None = None
     #: Request parameters worth a span attribute (max_tokens, temperature...), semconv names.
     attributes: dict[str, object] = field(default_factory=dict)
     #: Adapter-private API variant (e.g. "responses", "converse-stream"), read back by the same adapter.
     kind: str = ""
+
+    def parsed_body(self) -> object:
+        """The decoded JSON request body (a dict), or None; decoded on first use when only ``raw_body`` was kept.
+
+        Decoding a long prompt costs more than everything else inferops does per
+        call, and is needed only for tiktoken estimates, content capture and routing.
+        """
+        if self.body is None and self.raw_body is not None:
+            raw, self.raw_body = self.raw_body, None
+            try:
+                obj = json.loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                obj = None
+            self.body = obj if isinstance(obj, dict) else None
+        return self.body
 
 
 @dataclass(slots=True)

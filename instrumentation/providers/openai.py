@@ -24,8 +24,8 @@ from urllib.parse import unquote
 from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
-from ._common import (LazyText, LazyTextResponse, SSEStream, as_dict, as_int, as_list, as_str, error_response,
-                      has_int, loads, tier)
+from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_list, as_str,
+                      error_response, has_int, loads, request_fields, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
 
 _CHAT = "chat"
@@ -98,7 +98,12 @@ def openai_usage(provider: str, model: str, operation: str, usage: Any, service_
 _INCLUDE_USAGE_MEMBER = b'"stream_options":{"include_usage":true}'
 
 
-def _with_include_usage(body: bytes, obj: dict, opts: Any) -> bytes:
+#: The request members the OpenAI adapters read (everything else in the body is prompt: not decoded).
+_REQUEST_KEYS = RequestKeys("model", "stream", "stream_options", "user", "safety_identifier", "service_tier",
+                            "max_completion_tokens", "max_tokens", "max_output_tokens", "temperature")
+
+
+def _with_include_usage(body: bytes, fields: dict, opts: Any) -> bytes:
     """The request body with ``stream_options.include_usage: true``.
 
     Without ``stream_options`` in the body (the usual case) one member is added
@@ -107,11 +112,13 @@ def _with_include_usage(body: bytes, obj: dict, opts: Any) -> bytes:
     long prompt is most of the work in front of the request. Otherwise (options
     present, or a body that does not end in ``}``) the object is re-encoded.
     """
-    if "stream_options" not in obj:
+    if "stream_options" not in fields:
         end = len(body.rstrip(b" \t\r\n"))
         if end and body[end - 1] == 0x7D:  # "}"
-            return body[:end - 1] + (b"," if obj else b"") + _INCLUDE_USAGE_MEMBER + body[end - 1:]
-    new = dict(obj)
+            empty = body[:end - 1].rstrip(b" \t\r\n").endswith(b"{")  # "{}": no member to follow
+            return body[:end - 1] + (b"" if empty else b",") + _INCLUDE_USAGE_MEMBER + body[end - 1:]
+    obj, _ = loads(body)
+    new = dict(obj) if isinstance(obj, dict) else dict(fields)
     new["stream_options"] = {**(opts or {}), "include_usage": True}
     return json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -150,8 +157,7 @@ class OpenAIAdapter:
         kind = classify_path(endpoint.path)
         if not kind:
             return None
-        obj, _ = loads(body)
-        b = obj if isinstance(obj, dict) else {}
+        b = request_fields(body, _REQUEST_KEYS)
         stream = b.get("stream") is True
         info = RequestInfo(
             provider=self.provider,
@@ -163,7 +169,7 @@ class OpenAIAdapter:
             service_tier=tier(b.get("service_tier")) or ServiceTier.STANDARD,
             server_address=endpoint.host,
             server_port=endpoint.port,
-            body=obj if isinstance(obj, dict) else None,
+            raw_body=body or None,
         )
         attrs = info.attributes
         mt = b.get("max_completion_tokens", b.get("max_tokens", b.get("max_output_tokens")))
