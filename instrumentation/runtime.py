@@ -405,7 +405,7 @@ class Call:
 
     __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_lock",
                  "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
-                 "_ttfc", "_first_chunk", "_hooks", "_server", "steady")
+                 "_ttfc", "_first_chunk", "_hooks", "_server", "steady", "_refresh")
 
     def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
         self.rt = rt
@@ -426,6 +426,8 @@ class Call:
         self._first_chunk: float | None = None
         #: Once the first content was timed: the parser's ``absorb`` (see :meth:`on_chunk`), else None.
         self.steady = None
+        #: The parser's ``steady`` (see :meth:`on_chunk`), once known.
+        self._refresh = None
         self._hooks = hooks
         # The attributes semconv wants at span creation (samplers see them); the rest right after.
         first: dict[str, Any] = {
@@ -559,10 +561,16 @@ class Call:
                 if self._ttfc is None and parser.first_content_seen():
                     self._ttfc = time.perf_counter() - self.start
                     if self._decoder is None:
-                        # From now on the tee offers each chunk to ``parser.absorb`` first: a chunk that
+                        # From now on the tee offers each chunk to the parser's absorber first: a chunk that
                         # only carries generated text is taken in there, passes unchanged, and costs one
-                        # call instead of on_chunk -> feed -> ... (see streams._SyncTee.__iter__).
-                        self.steady = getattr(parser, "absorb", None)
+                        # call instead of on_chunk -> feed -> ... (see streams._SyncTee.__iter__). A parser
+                        # with ``steady()`` says after each chunk it is fed what to offer next (a compiled
+                        # absorber made for the state it is in); others offer ``absorb`` throughout.
+                        self._refresh = getattr(parser, "steady", None)
+                        if self._refresh is None:
+                            self.steady = getattr(parser, "absorb", None)
+                if self._refresh is not None:
+                    self.steady = self._refresh()
                 return out if self._filter else chunk
             buf = self._buffer
             if buf is not None and len(buf) < MAX_BUFFER:

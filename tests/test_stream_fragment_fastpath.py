@@ -215,3 +215,131 @@ def test_random_groupings_agree(sizes, inject, rnd):
     a_events = anthropic_events(12, ping_at=rnd.choice([None, 4]))
     a_ref = run(anthropic_parser(), [b"".join(a_events)])
     assert run(anthropic_parser(), groups(a_events, sizes)) == a_ref
+
+
+# -- the compiled absorber: what the tee offers each chunk to, made by parser.steady() ------------------------
+
+
+def run_like_the_tee(parser, fragments):
+    """Drive a parser as runtime.Call and streams._SyncTee do: once content was seen, each fragment is offered to
+    ``parser.steady()``'s absorber first (remade after every fragment the parser is fed). Returns the caller's
+    bytes, the summary and how many fragments the absorber took."""
+    out, absorb, taken = [], None, 0
+    for f in fragments:
+        if absorb is not None and absorb(f):
+            out.append(f)
+            taken += 1
+            continue
+        out.append(parser.feed(f))
+        absorb = parser.steady() if parser.first_content_seen() else None
+    out.append(parser.flush())
+    return b"".join(out), summary(parser.finish()), taken
+
+
+def _cases():
+    for inject in (False, True):
+        for case in sorted(OPENAI_CASES):
+            yield f"openai-{case}-{inject}", (lambda inject=inject: openai_parser(inject)), \
+                openai_events(**OPENAI_CASES[case])
+    for ping in (None, 5):
+        yield f"anthropic-ping{ping}", anthropic_parser, anthropic_events(ping_at=ping)
+    # A server that sends no usage: the parse error then depends on the events counted (absorbed ones included).
+    yield "openai-no-usage", (lambda: openai_parser(False)), [e for e in openai_events() if b'"usage":{' not in e]
+    yield "anthropic-no-usage", anthropic_parser, [
+        e for e in anthropic_events() if not e.startswith((b"event: message_start", b"event: message_delta"))]
+
+
+CASES = {name: (make, events) for name, make, events in _cases()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_compiled_absorber_gives_the_feed_only_result(name):
+    from inferops.instrumentation.providers import _common
+
+    assert _common._Absorber is not None  # built in this install
+    make, events = CASES[name]
+    ref_parser = make()
+    ref_out, ref = run(ref_parser, events)
+    for fragments in (events, groups(events, [3]), groups(events, [1, 4, 2, 7])):
+        parser = make()
+        out, got, taken = run_like_the_tee(parser, fragments)
+        assert got == ref and out == ref_out
+        assert _events_of(parser) == _events_of(ref_parser)  # the absorbed events are counted too
+        if fragments is events:
+            assert taken >= 20  # one text event per read: nearly all of them taken without a Python frame
+
+
+def _events_of(parser) -> int:
+    return parser.state.events if hasattr(parser, "state") else parser._events
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_without_the_extension_steady_is_the_python_absorb(name, monkeypatch):
+    from inferops.instrumentation.providers import _common
+
+    make, events = CASES[name]
+    compiled = run_like_the_tee(make(), events)
+    monkeypatch.setattr(_common, "_Absorber", None)
+    parser = make()
+    for f in events[:3]:
+        parser.feed(f)
+    assert parser.steady() is None or parser.steady().__func__.__name__ == "absorb"
+    python = run_like_the_tee(make(), events)
+    assert python[:2] == compiled[:2] and python[2] == compiled[2]
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=5), st.sampled_from(sorted(CASES)))
+def test_the_compiled_absorber_any_grouping(sizes, name):
+    make, events = CASES[name]
+    ref_out, ref = run(make(), events)
+    out, got, _ = run_like_the_tee(make(), groups(events, sizes))
+    assert got == ref and out == ref_out
+
+
+def test_queued_bytes_stay_bounded_when_the_absorber_runs_out_of_room(monkeypatch):
+    from inferops.instrumentation.providers import _common
+
+    monkeypatch.setattr(_common, "LAZY_RESOLVE_BYTES", 700)  # a few events' worth
+    events = anthropic_events(60)
+    ref_out, ref = run(anthropic_parser(), events)
+    parser = anthropic_parser()
+    absorb, peak = None, 0
+    for f in events:
+        if absorb is None or not absorb(f):
+            parser.feed(f)
+            absorb = parser.steady() if parser.first_content_seen() else None
+        text = parser.state.text
+        peak = max(peak, sum(len(x[0]) if type(x) is tuple else len(x) for x in text._pending if type(x) is not str))
+    assert summary(parser.finish()) == ref
+    assert peak <= 2 * 700 + max(len(e) for e in events)
+
+
+def test_a_full_text_sink_is_not_grown_by_the_absorber(monkeypatch):
+    from inferops.instrumentation.providers import _common
+
+    monkeypatch.setattr(_common, "MAX_TEXT_CHARS", 40)
+    events = openai_events(30)
+    ref_out, ref = run(openai_parser(True), events)
+    out, got, taken = run_like_the_tee(openai_parser(True), events)
+    assert got == ref and out == ref_out and taken >= 20
+    assert len(got[6]) <= 40
+
+
+def test_absorber_arguments_are_checked():
+    from inferops.instrumentation.providers._chunkscan import Absorber
+
+    with pytest.raises(ValueError):
+        Absorber(2, b"x", [], [0, 0], 10)
+    with pytest.raises(ValueError):
+        Absorber(0, b"x", [], [0], 10)
+    with pytest.raises(TypeError):
+        Absorber(0, "x", [], [0, 0], 10)
+    pending, tally = [], [0, 0]
+    a = Absorber(1, anthropic_mod._DELTA_LINE, pending, tally, 10_000)
+    delta = anthropic_events(1)[2]
+    assert a(delta) is True and pending == [(delta,)] and tally == [1, len(delta)]
+    assert a(bytearray(delta)) is False and a(b"event: ping\ndata: {}\n\n") is False
+    assert tally == [1, len(delta)]
+    with pytest.raises(TypeError):
+        a()

@@ -2,6 +2,7 @@
  * inferops.instrumentation.providers._chunkscan: the instrumentation's byte scans, in C.
  *
  * 1. openai_plain / anthropic_deltas: the per-chunk test of the stream fragment fast path.
+ *    Absorber: that test plus the parser's bookkeeping, called by the stream tee with no Python frame.
  * 2. top_members: the few top-level members of a request body the adapters read, without decoding
  *    the prompt (see _common.request_fields).
  *
@@ -66,6 +67,41 @@ ends_with(const char *s, Py_ssize_t n, const char *suffix, Py_ssize_t m)
     return n >= m && memcmp(s + n - m, suffix, (size_t)m) == 0;
 }
 
+/* openai._plain_events_py's test on raw bytes: events in a fragment of plain chat chunks, or -1. */
+static Py_ssize_t
+openai_plain_impl(const char *s, Py_ssize_t n, const char *tier, Py_ssize_t tier_len)
+{
+    if (!ends_with(s, n, LIT("\n\n")) || memchr(s, '\r', (size_t)n) != NULL)
+        return -1;
+    if (count(s, n, LIT("\"usage\"")) != count(s, n, LIT("\"usage\":null")))
+        return -1;
+    if (count(s, n, LIT("\"finish_reason\"")) != count(s, n, LIT("\"finish_reason\":null")))
+        return -1;
+    Py_ssize_t tiers = count(s, n, LIT("\"service_tier\""));
+    if (tiers) {
+        Py_ssize_t known = count(s, n, LIT("\"service_tier\":null"));
+        if (tier_len)
+            known += count(s, n, tier, tier_len);
+        if (tiers != known)
+            return -1;
+    }
+    if (count(s, n, LIT("\"error\"")) || ends_with(s, n, LIT("[DONE]\n\n")))
+        return -1;
+    return count(s, n, LIT("\n\n"));
+}
+
+/* anthropic._delta_events_py's test: events in a fragment of content-delta events, or -1. */
+static Py_ssize_t
+anthropic_deltas_impl(const char *s, Py_ssize_t n, const char *line, Py_ssize_t line_len)
+{
+    if (line_len > 0 && ends_with(s, n, LIT("\n\n")) && memchr(s, '\r', (size_t)n) == NULL) {
+        Py_ssize_t events = count(s, n, LIT("\n\n"));
+        if (count(s, n, line, line_len) == events && count(s, n, LIT("amazon-bedrock")) == 0)
+            return events;
+    }
+    return -1;
+}
+
 /*
  * openai_plain(data, tier_form) -> int
  *
@@ -77,29 +113,9 @@ static PyObject *
 openai_plain(PyObject *self, PyObject *args)
 {
     Py_buffer data, tier;
-    Py_ssize_t result = -1;
     if (!PyArg_ParseTuple(args, "y*y*:openai_plain", &data, &tier))
         return NULL;
-    const char *s = data.buf;
-    Py_ssize_t n = data.len;
-    if (!ends_with(s, n, LIT("\n\n")) || memchr(s, '\r', (size_t)n) != NULL)
-        goto done;
-    if (count(s, n, LIT("\"usage\"")) != count(s, n, LIT("\"usage\":null")))
-        goto done;
-    if (count(s, n, LIT("\"finish_reason\"")) != count(s, n, LIT("\"finish_reason\":null")))
-        goto done;
-    Py_ssize_t tiers = count(s, n, LIT("\"service_tier\""));
-    if (tiers) {
-        Py_ssize_t known = count(s, n, LIT("\"service_tier\":null"));
-        if (tier.len)
-            known += count(s, n, tier.buf, tier.len);
-        if (tiers != known)
-            goto done;
-    }
-    if (count(s, n, LIT("\"error\"")) || ends_with(s, n, LIT("[DONE]\n\n")))
-        goto done;
-    result = count(s, n, LIT("\n\n"));
-done:
+    Py_ssize_t result = openai_plain_impl(data.buf, data.len, tier.buf, tier.len);
     PyBuffer_Release(&data);
     PyBuffer_Release(&tier);
     return PyLong_FromSsize_t(result);
@@ -116,20 +132,127 @@ static PyObject *
 anthropic_deltas(PyObject *self, PyObject *args)
 {
     Py_buffer data, line;
-    Py_ssize_t result = -1;
     if (!PyArg_ParseTuple(args, "y*y*:anthropic_deltas", &data, &line))
         return NULL;
-    const char *s = data.buf;
-    Py_ssize_t n = data.len;
-    if (line.len > 0 && ends_with(s, n, LIT("\n\n")) && memchr(s, '\r', (size_t)n) == NULL) {
-        Py_ssize_t events = count(s, n, LIT("\n\n"));
-        if (count(s, n, line.buf, line.len) == events && count(s, n, LIT("amazon-bedrock")) == 0)
-            result = events;
-    }
+    Py_ssize_t result = anthropic_deltas_impl(data.buf, data.len, line.buf, line.len);
     PyBuffer_Release(&data);
     PyBuffer_Release(&line);
     return PyLong_FromSsize_t(result);
 }
+
+/*
+ * Absorber(kind, pattern, pending, tally, room): a stream parser's absorb() for one quiet stretch of a stream.
+ *
+ * Called with each raw chunk by the tee (streams.py) while the parser is in its
+ * steady state (first content seen, no partial event held): when the chunk
+ * passes the kind's byte test (0: openai_plain with pattern = tier form, 1:
+ * anthropic_deltas with pattern = delta line) it appends ``(chunk,)`` to
+ * ``pending`` (the parser's LazyText queue; None: count only) while fewer than
+ * ``room`` bytes were appended, adds the events and bytes to ``tally`` (a list
+ * [events, bytes] the parser folds back in) and returns True; otherwise False
+ * and changes nothing (the chunk then takes the parser's Python path, after
+ * which the parser makes a new Absorber). No Python frame per chunk: that is
+ * its point.
+ */
+typedef struct {
+    PyObject_HEAD
+    int kind;
+    PyObject *pattern;
+    PyObject *pending;
+    PyObject *tally;
+    Py_ssize_t room;
+} Absorber;
+
+static void
+Absorber_dealloc(Absorber *self)
+{
+    Py_XDECREF(self->pattern);
+    Py_XDECREF(self->pending);
+    Py_XDECREF(self->tally);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+Absorber_init(Absorber *self, PyObject *args, PyObject *kwds)
+{
+    int kind;
+    PyObject *pattern, *pending, *tally;
+    Py_ssize_t room;
+    if (!PyArg_ParseTuple(args, "iO!OO!n:Absorber", &kind, &PyBytes_Type, &pattern, &pending, &PyList_Type, &tally,
+                          &room))
+        return -1;
+    if ((kind != 0 && kind != 1) || (pending != Py_None && !PyList_CheckExact(pending)) ||
+        PyList_GET_SIZE(tally) != 2 || !PyLong_CheckExact(PyList_GET_ITEM(tally, 0)) ||
+        !PyLong_CheckExact(PyList_GET_ITEM(tally, 1))) {
+        PyErr_SetString(PyExc_ValueError, "Absorber(kind 0|1, pattern bytes, pending list|None, tally [int, int], room)");
+        return -1;
+    }
+    Py_XSETREF(self->pattern, Py_NewRef(pattern));
+    Py_XSETREF(self->pending, Py_NewRef(pending));
+    Py_XSETREF(self->tally, Py_NewRef(tally));
+    self->kind = kind;
+    self->room = room;
+    return 0;
+}
+
+static int
+tally_add(PyObject *tally, Py_ssize_t i, Py_ssize_t add)
+{
+    Py_ssize_t old = PyLong_AsSsize_t(PyList_GET_ITEM(tally, i));
+    if (old == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *v = PyLong_FromSsize_t(old + add);
+    if (v == NULL)
+        return -1;
+    return PyList_SetItem(tally, i, v);  /* steals v */
+}
+
+static PyObject *
+Absorber_call(Absorber *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *data;
+    if (kwds != NULL || PyTuple_GET_SIZE(args) != 1) {
+        PyErr_SetString(PyExc_TypeError, "Absorber takes one chunk");
+        return NULL;
+    }
+    data = PyTuple_GET_ITEM(args, 0);
+    if (!PyBytes_CheckExact(data) || self->pattern == NULL)
+        Py_RETURN_FALSE;
+    const char *s = PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data), events;
+    const char *pat = PyBytes_AS_STRING(self->pattern);
+    Py_ssize_t plen = PyBytes_GET_SIZE(self->pattern);
+    events = self->kind == 0 ? openai_plain_impl(s, n, pat, plen) : anthropic_deltas_impl(s, n, pat, plen);
+    if (events < 0)
+        Py_RETURN_FALSE;
+    if (self->pending != Py_None) {
+        if (n > self->room)
+            Py_RETURN_FALSE;
+        PyObject *item = PyTuple_Pack(1, data);
+        if (item == NULL)
+            return NULL;
+        int rc = PyList_Append(self->pending, item);
+        Py_DECREF(item);
+        if (rc < 0)
+            return NULL;
+        self->room -= n;
+    }
+    if (tally_add(self->tally, 0, events) < 0 || tally_add(self->tally, 1, n) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
+static PyTypeObject AbsorberType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "inferops.instrumentation.providers._chunkscan.Absorber",
+    .tp_basicsize = sizeof(Absorber),
+    .tp_dealloc = (destructor)Absorber_dealloc,
+    .tp_call = (ternaryfunc)Absorber_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A stream parser's absorb() for one quiet stretch of a stream (see the comment in _chunkscan.c).",
+    .tp_init = (initproc)Absorber_init,
+    .tp_new = PyType_GenericNew,
+};
 
 /* ---- request bodies: the few top-level members the adapters read, without decoding the prompt ---- */
 
@@ -342,5 +465,14 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__chunkscan(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&AbsorberType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "Absorber", (PyObject *)&AbsorberType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

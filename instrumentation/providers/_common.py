@@ -41,8 +41,10 @@ def loads(body: bytes | str) -> tuple[Any, str]:
 
 
 try:
+    from ._chunkscan import Absorber as _Absorber
     from ._chunkscan import top_members as _top_members
-except ImportError:  # built without a C compiler: request bodies are decoded whole
+except ImportError:  # built without a C compiler: request bodies are decoded whole, chunks tested in Python
+    _Absorber = None
     _top_members = None
 
 
@@ -235,11 +237,24 @@ class LazyText:
         if self._pending_bytes > LAZY_RESOLVE_BYTES:
             self.resolve()
 
+    def absorber(self, kind: int, pattern: bytes, tally: list[int]):
+        """A compiled ``_chunkscan.Absorber`` appending fragments to this text's queue (None without the
+        extension): ``kind`` 0 is the OpenAI chunk test with ``pattern`` its tier form, 1 the Anthropic
+        delta test with ``pattern`` the delta line. It appends while fewer than the bytes left before a
+        resolve are queued, and counts into ``tally`` ([events, bytes]), which the parser folds back
+        (``_pending_bytes`` included) before it makes the next one."""
+        if _Absorber is None:
+            return None
+        pending = None if self._sink.size >= MAX_TEXT_CHARS else self._pending  # full: count, keep nothing
+        return _Absorber(kind, pattern, pending, tally, max(0, LAZY_RESOLVE_BYTES - self._pending_bytes))
+
     def resolve(self) -> None:
         pending = self._pending
         if not pending:
             return
-        self._pending = []
+        # Emptied in place: an Absorber made earlier holds this very list.
+        pending = pending[:]
+        self._pending.clear()
         self._pending_bytes = 0
         sink, extract = self._sink, self._extract
         for item in pending:

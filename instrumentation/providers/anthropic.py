@@ -221,6 +221,8 @@ class AnthropicSSEParser:
         self.state = AnthropicStreamState(info)
         self._sse = SSEStream(self._on_event)
         self._bad = 0
+        #: [events, bytes] counted by the compiled absorber (:meth:`steady`), folded back by :meth:`_fold`.
+        self._tally = [0, 0]
 
     def _on_event(self, name: str, data: bytes) -> bool:
         state = self.state
@@ -249,6 +251,22 @@ class AnthropicSSEParser:
         state.text.add_raw(data, fragment=True)
         return True
 
+    def steady(self):
+        """As :meth:`OpenAIStreamParser.steady`: a compiled absorber for this quiet stretch, the Python
+        :meth:`absorb` without the extension, or None."""
+        self._fold()
+        state, sse = self.state, self._sse
+        if not state.content or sse._buf or sse._cr or sse.broken:
+            return None
+        return state.text.absorber(1, _DELTA_LINE, self._tally) or self.absorb
+
+    def _fold(self) -> None:
+        tally = self._tally
+        if tally[0] or tally[1]:
+            self.state.events += tally[0]
+            self.state.text._pending_bytes += tally[1]
+            tally[0] = tally[1] = 0
+
     def feed(self, data: bytes) -> bytes:
         if self.absorb(data):
             return data
@@ -262,6 +280,7 @@ class AnthropicSSEParser:
 
     def finish(self) -> ParsedResponse:
         try:
+            self._fold()
             broken = self._sse.broken or ("not json" if self._bad and not self.state.events else "")
             return self.state.summary(broken)
         except Exception as exc:  # pragma: no cover - defensive
