@@ -424,7 +424,8 @@ class Call:
         self._headers = None
         self._ttfc: float | None = None
         self._first_chunk: float | None = None
-        #: Once the first content was timed: the parser's ``absorb`` (see :meth:`on_chunk`), else None.
+        #: Once the first content was timed: what the tee offers each chunk to first (the parser's compiled
+        #: absorber or its ``absorb``; see :meth:`on_chunk`), else None.
         self.steady = None
         #: The parser's ``steady`` (see :meth:`on_chunk`), once known.
         self._refresh = None
@@ -591,6 +592,7 @@ class Call:
         self._parser = None
         self._buffer = None
         self._filter = False
+        self.steady = self._refresh = None  # nothing more to absorb into
         return out
 
     def on_eof(self) -> bytes:

@@ -70,6 +70,10 @@ class RaisingParser:
     def first_content_seen(self):
         return self.inner.first_content_seen()
 
+    def steady(self):
+        # The real parser's fast path stays on (compiled absorber), so a failure in feed() also meets it.
+        return self.inner.steady() if hasattr(self.inner, "steady") else None
+
     def finish(self):
         if self.where == "finish":
             raise Boom("finish")
