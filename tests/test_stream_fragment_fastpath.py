@@ -343,3 +343,18 @@ def test_absorber_arguments_are_checked():
     assert tally == [1, len(delta)]
     with pytest.raises(TypeError):
         a()
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([b"event: message_start", b"event:x", b"event:  y", b"event: \xff",
+                                          b"data: {}", b"data:{\"a\":1}", b"data:", b"data:  z", b"datax: 1",
+                                          b"id: 3", b": comment", b"retry: 5", b"event: a b"]),
+                         min_size=1, max_size=3), min_size=1, max_size=6))
+def test_sse_lf_fast_paths_equal_the_general_field_parser(blocks):
+    """The one-line and two-line (event + data) shapes inlined in SSEStream._feed_lf give sse_fields' answer."""
+    from inferops.instrumentation.providers._common import SSEStream, sse_fields
+
+    raw = [b"\n".join(lines) for lines in blocks]
+    got: list = []
+    SSEStream(lambda name, data: got.append((name, data)) or False).feed(b"".join(r + b"\n\n" for r in raw))
+    assert got == [sse_fields(r) for r in raw]

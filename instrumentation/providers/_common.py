@@ -395,6 +395,15 @@ class SSEStream:
                         drop = bool(self._on_event("", block[6:] if block[5:6] == b" " else block[5:]))
                     except Exception:
                         drop = False
+                elif block.startswith(b"event:") and block.startswith(b"data:", block.find(b"\n") + 1) \
+                        and block.count(b"\n") == 1:  # "event: x" + one data line (Anthropic's shape, inlined)
+                    nl = block.find(b"\n")
+                    name = block[7:nl] if block[6:7] == b" " else block[6:nl]
+                    try:
+                        drop = bool(self._on_event(name.decode("utf-8", "replace"),
+                                                   block[nl + 7:] if block[nl + 6:nl + 7] == b" " else block[nl + 6:]))
+                    except Exception:
+                        drop = False
                 else:
                     drop = bool(block.strip()) and self._event(block)
             if drop and filtering:
