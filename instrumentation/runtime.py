@@ -405,7 +405,7 @@ class Call:
 
     __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_lock",
                  "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
-                 "_ttfc", "_first_chunk", "_hooks", "_server", "steady", "_refresh")
+                 "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh")
 
     def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
         self.rt = rt
@@ -430,19 +430,35 @@ class Call:
         #: The parser's ``steady`` (see :meth:`on_chunk`), once known.
         self._refresh = None
         self._hooks = hooks
-        # The attributes semconv wants at span creation (samplers see them); the rest right after.
-        first: dict[str, Any] = {
-            GenAI.OPERATION_NAME: info.operation,
-            GenAI.PROVIDER_NAME: info.provider,
-        }
         self._server = info.server_address or request.url.host
-        first[GenAI.SERVER_ADDRESS] = self._server
-        port = info.server_port if info.server_port is not None else request.url.port
-        if port:
-            first[GenAI.SERVER_PORT] = port
+        self._port = info.server_port if info.server_port is not None else request.url.port
+        name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
+        if rt.sampler_blind:
+            # The sampler never reads attributes: all of them are set once, when the call is recorded (after
+            # the request left and after the first chunk), without the SDK's per-value cleaning.
+            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT)
+        else:  # semconv: what samplers may use, at creation
+            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=self._sampling_attrs())
+        self.start = time.perf_counter()
+
+    def _sampling_attrs(self) -> dict[str, Any]:
+        """The semconv attributes a sampler may use (given at span creation when the sampler may read them)."""
+        info = self.info
+        first: dict[str, Any] = {GenAI.OPERATION_NAME: info.operation, GenAI.PROVIDER_NAME: info.provider,
+                                 GenAI.SERVER_ADDRESS: self._server}
+        if self._port:
+            first[GenAI.SERVER_PORT] = self._port
         if info.request_model:
             first[GenAI.REQUEST_MODEL] = info.request_model
-        attrs: dict[str, Any] = {GenAI.REQUEST_STREAM: bool(info.stream)}
+        return first
+
+    def _opening_attrs(self) -> dict[str, Any]:
+        """The span attributes known before the request left (sampling ones first, unless already given at
+        creation), in the order a span would have got them at its start. Set when the call is recorded,
+        blocked or aborted: building them is kept off the path to the first chunk."""
+        info, who = self.info, self.who
+        attrs = self._sampling_attrs() if self.rt.sampler_blind else {}
+        attrs[GenAI.REQUEST_STREAM] = bool(info.stream)
         if info.self_hosted:
             attrs[Attr.SELF_HOSTED] = True
         for label, attr in ATTRIBUTION_ATTRS.items():
@@ -451,15 +467,7 @@ class Call:
                 attrs[attr] = value
         if who.unattributed:
             attrs[Attr.UNATTRIBUTED] = True
-        name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
-        if rt.sampler_blind:  # the sampler never reads them: set them all at once, without the SDK's cleaning
-            self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT)
-            first.update(attrs)
-            set_clean_attributes(span, first)
-        else:
-            self.span = span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=first)
-            set_clean_attributes(span, attrs)
-        self.start = time.perf_counter()
+        return attrs
 
     # -- around the original send -----------------------------------------------------------
 
@@ -486,6 +494,10 @@ class Call:
         if not self._done:
             self._done = True
             try:
+                set_clean_attributes(self.span, self._opening_attrs())
+            except Exception:
+                pass
+            try:
                 self.span.end()
             except Exception:
                 pass
@@ -493,6 +505,7 @@ class Call:
     def blocked(self, error_type: str) -> None:
         """Budget enforcement stopped the call before it left: end the span, count no request."""
         try:
+            set_clean_attributes(self.span, self._opening_attrs())
             self.span.set_attribute(GenAI.ERROR_TYPE, error_type)
             self.span.set_status(Status(StatusCode.ERROR, error_type))
             self.span.end()
@@ -652,6 +665,10 @@ class Call:
             self._record(parsed, error_type)
         except Exception as exc:
             self.rt.count_internal("recording", exc, self.info.provider)
+            try:  # whatever else failed, the span keeps what was known before the request left
+                set_clean_attributes(span, self._opening_attrs())
+            except Exception:
+                pass
         finally:
             try:
                 span.end()
@@ -668,7 +685,8 @@ class Call:
             error_type = (parsed.error_type if parsed is not None and parsed.error_type else str(status))
         response_model = parsed.response_model if parsed is not None else ""
         usage = parsed.usage if parsed is not None else None
-        attrs: dict[str, Any] = {Attr.METRICS_RECORDED: True}
+        attrs = self._opening_attrs()
+        attrs[Attr.METRICS_RECORDED] = True
         # Request parameters and captured input are set here, off the path to the first chunk.
         for k, v in (info.attributes or {}).items():
             if v is not None and isinstance(v, (str, bool, int, float)):

@@ -16,7 +16,7 @@ from inferops.instrumentation import InferopsInstrumentor
 from inferops.instrumentation import configure
 from inferops.instrumentation.testing import instrumented
 from inferops.mock_providers import MockProviderServer
-from inferops.names import Attr, GenAI, Metrics
+from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Metrics
 from inferops.settings import Settings
 
 MSGS = [{"role": "user", "content": "hello"}]
@@ -114,6 +114,9 @@ def test_block_raises_budget_exceeded_before_sending(srv, monkeypatch, action):
     [span] = cap.spans()
     assert span.attributes[Attr.BUDGET_ACTION] == action
     assert span.attributes[GenAI.ERROR_TYPE] == "BudgetExceededError"
+    # A blocked span still carries what was known before the request would have left.
+    assert span.attributes[GenAI.PROVIDER_NAME] == "openai" and span.attributes[GenAI.REQUEST_MODEL] == "gpt-4o"
+    assert span.attributes[ATTRIBUTION_ATTRS["team"]] == "growth"
     [(labels, n)] = cap.samples(Metrics.BUDGET_ACTIONS.prom_name)
     assert labels["budget"] == "growth-monthly" and labels["action"] == action and labels["team"] == "growth"
     assert cap.samples(Metrics.REQUESTS.prom_name) == []
