@@ -212,13 +212,15 @@ class LazyText:
     same as a :class:`TextSink` fed every piece in stream order.
     """
 
-    __slots__ = ("_sink", "_pending", "_pending_bytes", "_extract")
+    __slots__ = ("_sink", "_pending", "_pending_bytes", "_extract", "_absorbed")
 
     def __init__(self, extract: Callable[[bytes], list]) -> None:
         self._sink = TextSink()
         self._pending: list[bytes | str | tuple[bytes]] = []
         self._pending_bytes = 0
         self._extract = extract
+        #: [events, bytes] taken in by this text's compiled absorbers since :meth:`take_absorbed`.
+        self._absorbed = [0, 0]
 
     def add(self, text: Any) -> None:
         if self._pending:
@@ -237,16 +239,25 @@ class LazyText:
         if self._pending_bytes > LAZY_RESOLVE_BYTES:
             self.resolve()
 
-    def absorber(self, kind: int, pattern: bytes, tally: list[int]):
+    def absorber(self, kind: int, pattern: bytes):
         """A compiled ``_chunkscan.Absorber`` appending fragments to this text's queue (None without the
         extension): ``kind`` 0 is the OpenAI chunk test with ``pattern`` its tier form, 1 the Anthropic
         delta test with ``pattern`` the delta line. It appends while fewer than the bytes left before a
-        resolve are queued, and counts into ``tally`` ([events, bytes]), which the parser folds back
-        (``_pending_bytes`` included) before it makes the next one."""
+        resolve are queued; what it took in is counted until :meth:`take_absorbed`, which the parser
+        calls before it asks for the next absorber and before it reads its events."""
         if _Absorber is None:
             return None
         pending = None if self._sink.size >= MAX_TEXT_CHARS else self._pending  # full: count, keep nothing
-        return _Absorber(kind, pattern, pending, tally, max(0, LAZY_RESOLVE_BYTES - self._pending_bytes))
+        return _Absorber(kind, pattern, pending, self._absorbed, max(0, LAZY_RESOLVE_BYTES - self._pending_bytes))
+
+    def take_absorbed(self) -> int:
+        """The events the compiled absorbers took in since the last call; their bytes join the queue's count."""
+        absorbed = self._absorbed
+        events = absorbed[0]
+        if events or absorbed[1]:
+            self._pending_bytes += absorbed[1]
+            absorbed[0] = absorbed[1] = 0
+        return events
 
     def resolve(self) -> None:
         pending = self._pending
@@ -342,6 +353,13 @@ class SSEStream:
     """
 
     __slots__ = ("_buf", "_scan", "_on_event", "_filtering", "broken", "_cr")
+
+    @property
+    def idle(self) -> bool:
+        """Every byte fed so far formed whole LF-terminated events, none is held back, and the stream is
+        not broken: a fragment of whole LF events may then be taken in without this splitter (the
+        parsers' fragment fast path) and the splitter's state stays right."""
+        return not self._buf and not self._cr and not self.broken
 
     def __init__(self, on_event: Callable[[str, bytes], bool], filtering: bool = False) -> None:
         self._buf = bytearray()

@@ -221,8 +221,6 @@ class AnthropicSSEParser:
         self.state = AnthropicStreamState(info)
         self._sse = SSEStream(self._on_event)
         self._bad = 0
-        #: [events, bytes] counted by the compiled absorber (:meth:`steady`), folded back by :meth:`_fold`.
-        self._tally = [0, 0]
 
     def _on_event(self, name: str, data: bytes) -> bool:
         state = self.state
@@ -240,9 +238,7 @@ class AnthropicSSEParser:
     def absorb(self, data: bytes) -> bool:
         """Take in a fragment of whole content-delta events (True), or do nothing (False). Never raises."""
         state = self.state
-        sse = self._sse
-        # Whole LF-terminated events and nothing held back (as in OpenAIStreamParser.absorb, inlined there too).
-        if not state.content or sse._buf or sse._cr or sse.broken:
+        if not state.content or not self._sse.idle:
             return False
         n = _delta_events(data, _DELTA_LINE)
         if n < 0:
@@ -254,18 +250,11 @@ class AnthropicSSEParser:
     def steady(self):
         """As :meth:`OpenAIStreamParser.steady`: a compiled absorber for this quiet stretch, the Python
         :meth:`absorb` without the extension, or None."""
-        self._fold()
-        state, sse = self.state, self._sse
-        if not state.content or sse._buf or sse._cr or sse.broken:
+        state = self.state
+        state.events += state.text.take_absorbed()
+        if not state.content or not self._sse.idle:
             return None
-        return state.text.absorber(1, _DELTA_LINE, self._tally) or self.absorb
-
-    def _fold(self) -> None:
-        tally = self._tally
-        if tally[0] or tally[1]:
-            self.state.events += tally[0]
-            self.state.text._pending_bytes += tally[1]
-            tally[0] = tally[1] = 0
+        return state.text.absorber(1, _DELTA_LINE) or self.absorb
 
     def feed(self, data: bytes) -> bytes:
         if self.absorb(data):
@@ -280,7 +269,7 @@ class AnthropicSSEParser:
 
     def finish(self) -> ParsedResponse:
         try:
-            self._fold()
+            self.state.events += self.state.text.take_absorbed()
             broken = self._sse.broken or ("not json" if self._bad and not self.state.events else "")
             return self.state.summary(broken)
         except Exception as exc:  # pragma: no cover - defensive

@@ -331,8 +331,6 @@ class OpenAIStreamParser:
         self._response: dict | None = None
         #: In the fast state: ``"service_tier":"<tier read>"`` for :func:`_plain_chunks` (else None).
         self._tier_form: bytes | None = None
-        #: [events, bytes] counted by the compiled absorber (:meth:`steady`), folded back by :meth:`_fold`.
-        self._tally = [0, 0]
 
     # Called per complete SSE event; True = drop it from the caller's bytes (filter mode).
     def _on_event(self, name: str, data: bytes) -> bool:
@@ -465,10 +463,7 @@ class OpenAIStreamParser:
     def absorb(self, data: bytes) -> bool:
         """Take in a fragment of whole text-only chunks (True), or do nothing (False). Never raises."""
         tier_form = self._tier_form
-        sse = self._sse
-        # Whole LF-terminated events and nothing held back (the same test as AnthropicSSEParser.absorb;
-        # inlined, not a shared call: this runs for nearly every chunk of a stream).
-        if tier_form is None or sse._buf or sse._cr or sse.broken:
+        if tier_form is None or not self._sse.idle:
             return False
         n = _plain_events(data, tier_form)
         if n < 0:
@@ -481,21 +476,10 @@ class OpenAIStreamParser:
         """What the tee offers each chunk to first from now until the next chunk this parser is fed: a
         compiled absorber for this quiet stretch (no Python frame per chunk), the Python :meth:`absorb`
         without the extension, or None while not in the fragment fast path's state."""
-        self._fold()
-        if self._tier_form is None:
+        self._events += self._text.take_absorbed()
+        if self._tier_form is None or not self._sse.idle:
             return None
-        sse = self._sse
-        if sse._buf or sse._cr or sse.broken:
-            return None
-        return self._text.absorber(0, self._tier_form, self._tally) or self.absorb
-
-    def _fold(self) -> None:
-        """Take in what the last compiled absorber counted (events, queued bytes)."""
-        tally = self._tally
-        if tally[0] or tally[1]:
-            self._events += tally[0]
-            self._text._pending_bytes += tally[1]
-            tally[0] = tally[1] = 0
+        return self._text.absorber(0, self._tier_form) or self.absorb
 
     def feed(self, data: bytes) -> bytes:
         if self.absorb(data):
@@ -519,7 +503,7 @@ class OpenAIStreamParser:
 
     def finish(self) -> ParsedResponse:
         try:
-            self._fold()
+            self._events += self._text.take_absorbed()
             return self._finish_impl()
         except Exception as exc:  # pragma: no cover - defensive
             return ParsedResponse(parse_error=f"internal: {type(exc).__name__}")
