@@ -102,6 +102,21 @@ anthropic_deltas_impl(const char *s, Py_ssize_t n, const char *line, Py_ssize_t 
     return -1;
 }
 
+typedef Py_ssize_t (*chunk_test)(const char *s, Py_ssize_t n, const char *pattern, Py_ssize_t pattern_len);
+
+/* The Python face of a chunk test: (data bytes, pattern bytes) -> int. */
+static PyObject *
+call_chunk_test(PyObject *args, const char *format, chunk_test test)
+{
+    Py_buffer data, pattern;
+    if (!PyArg_ParseTuple(args, format, &data, &pattern))
+        return NULL;
+    Py_ssize_t result = test(data.buf, data.len, pattern.buf, pattern.len);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&pattern);
+    return PyLong_FromSsize_t(result);
+}
+
 /*
  * openai_plain(data, tier_form) -> int
  *
@@ -112,13 +127,7 @@ anthropic_deltas_impl(const char *s, Py_ssize_t n, const char *line, Py_ssize_t 
 static PyObject *
 openai_plain(PyObject *self, PyObject *args)
 {
-    Py_buffer data, tier;
-    if (!PyArg_ParseTuple(args, "y*y*:openai_plain", &data, &tier))
-        return NULL;
-    Py_ssize_t result = openai_plain_impl(data.buf, data.len, tier.buf, tier.len);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&tier);
-    return PyLong_FromSsize_t(result);
+    return call_chunk_test(args, "y*y*:openai_plain", openai_plain_impl);
 }
 
 /*
@@ -131,13 +140,7 @@ openai_plain(PyObject *self, PyObject *args)
 static PyObject *
 anthropic_deltas(PyObject *self, PyObject *args)
 {
-    Py_buffer data, line;
-    if (!PyArg_ParseTuple(args, "y*y*:anthropic_deltas", &data, &line))
-        return NULL;
-    Py_ssize_t result = anthropic_deltas_impl(data.buf, data.len, line.buf, line.len);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&line);
-    return PyLong_FromSsize_t(result);
+    return call_chunk_test(args, "y*y*:anthropic_deltas", anthropic_deltas_impl);
 }
 
 /*
@@ -149,7 +152,7 @@ anthropic_deltas(PyObject *self, PyObject *args)
  * anthropic_deltas with pattern = delta line) it appends ``(chunk,)`` to
  * ``pending`` (the parser's LazyText queue; None: count only) while fewer than
  * ``room`` bytes were appended, adds the events and bytes to ``tally`` (a list
- * [events, bytes] the parser folds back in) and returns True; otherwise False
+ * [events, bytes]: LazyText.take_absorbed folds it back in) and returns True; otherwise False
  * and changes nothing (the chunk then takes the parser's Python path, after
  * which the parser makes a new Absorber). No Python frame per chunk: that is
  * its point.
