@@ -392,7 +392,8 @@ def _begin(rt, session, method, str_or_url, kwargs: dict, hooks: Hooks):
 
     try:
         url = session._build_url(str_or_url)
-        if rt.router.route(url.scheme, url.host, _explicit_port(url), url.path) is None:
+        adapter = rt.router.route(url.scheme, url.host, _explicit_port(url), url.path)
+        if adapter is None:
             return None
     except Exception:
         return None  # aiohttp reports a bad URL itself
@@ -409,7 +410,7 @@ def _begin(rt, session, method, str_or_url, kwargs: dict, hooks: Hooks):
     except Exception as exc:
         rt.count_internal("aiohttp request", exc)
         return None
-    call = rt.begin(view, hooks)  # raises only BudgetExceededError
+    call = rt.begin(view, hooks, adapter)  # raises only BudgetExceededError
     try:
         new_body = view._content
         if not isinstance(new_body, bytes):

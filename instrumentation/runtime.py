@@ -221,14 +221,16 @@ class Runtime:
 
     # -- before the request leaves -------------------------------------------------------
 
-    def begin(self, request, hooks) -> "Call | None":
+    def begin(self, request, hooks, adapter=None) -> "Call | None":
         """Prepare the call; ``None`` for anything that is not a priced LLM operation.
 
-        Raises only :class:`BudgetExceededError`.
+        ``adapter``: the router's answer for this URL when the caller already asked it (aiohttp's hook
+        routes before it builds the request view). Raises only :class:`BudgetExceededError`.
         """
         try:
             url = request.url
-            adapter = self.router.route(url.scheme, url.host, url.port, url.path)
+            if adapter is None:
+                adapter = self.router.route(url.scheme, url.host, url.port, url.path)
         except Exception as exc:
             self.count_internal("router", exc)
             return None
