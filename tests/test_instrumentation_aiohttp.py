@@ -15,11 +15,9 @@ import inspect
 import json
 import logging
 import socket
-import threading
 import time
 import types
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import httpx2
@@ -39,6 +37,7 @@ from inferops.names import Attr, GenAI, Metrics
 from inferops.processors.engine import CostEngine
 from inferops.processors.usage import UsageRecord
 from inferops.settings import Settings
+from test_instrumentation_failsafe import garbage  # noqa: F401  (fixture: a server answering POSTs with given bytes)
 
 KEY = "AIza-test-SECRETKEY-0123456789"
 MSGS = [{"role": "user", "content": "Say hello to the cost dashboard, please."}]
@@ -609,50 +608,6 @@ def test_raising_adapter_never_reaches_the_caller(srv, fixed, where):
         seen = [_aio(url, "read", False, body=CASES["openai"][1]), _aio(url, "iter_chunked", True, body=sse)]
     assert seen == plain
     assert all(s.end_time for s in cap.spans())
-
-
-class _Garbage:
-    """An HTTP server answering every POST with the given bytes, in two writes (headers+head, then the rest)."""
-
-    def __init__(self):
-        self.body, self.ctype, self.split = b"", "application/json", 0
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200)
-                self.send_header("Content-Type", outer.ctype)
-                self.send_header("Content-Length", str(len(outer.body)))
-                self.end_headers()
-                self.wfile.write(outer.body[:outer.split])
-                self.wfile.flush()
-                if outer.split < len(outer.body):
-                    time.sleep(0.002)
-                    self.wfile.write(outer.body[outer.split:])
-                    self.wfile.flush()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def garbage():
-    g = _Garbage()
-    yield g
-    g.close()
 
 
 BODIES = st.one_of(

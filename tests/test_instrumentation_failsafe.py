@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -137,16 +138,22 @@ def test_raising_parser_in_injection_mode_keeps_the_sdk_working(srv, where):
 
 
 class _Garbage:
-    """An HTTP server on 127.0.0.1 answering every POST with the bytes it is told to."""
+    """An HTTP server on 127.0.0.1 answering every POST with the bytes it is told to.
+
+    With ``split`` set, the body goes out in two writes (``body[:split]`` with the headers, the rest 2 ms
+    later), so a client sees the two parts in separate reads. Also used by test_instrumentation_aiohttp.
+    """
 
     def __init__(self):
         self.body = b""
         self.ctype = "application/json"
         self.encoding = ""
+        self.split: int | None = None
         outer = self
 
         class H(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -156,7 +163,16 @@ class _Garbage:
                     self.send_header("Content-Encoding", outer.encoding)
                 self.send_header("Content-Length", str(len(outer.body)))
                 self.end_headers()
-                self.wfile.write(outer.body)
+                body, split = outer.body, outer.split
+                if split is None:
+                    self.wfile.write(body)
+                    return
+                self.wfile.write(body[:split])
+                self.wfile.flush()
+                if split < len(body):
+                    time.sleep(0.002)
+                    self.wfile.write(body[split:])
+                    self.wfile.flush()
 
             def log_message(self, *a):
                 pass
