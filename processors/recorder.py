@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from opentelemetry import trace
 from opentelemetry.metrics import Meter
@@ -531,7 +531,18 @@ _NO_EXEMPLAR = trace.set_span_in_context(trace.INVALID_SPAN)
 _SAMPLED = trace.TraceFlags(trace.TraceFlags.SAMPLED)
 
 
+#: (trace_id, span_id) -> its exemplar context: a call is the exemplar of most of the series of its batch
+#: (requests, tokens, cost, histograms), and one context serves them all. Cleared when it grows past 256.
+_EXEMPLAR_CONTEXTS: dict[tuple[int, int], Any] = {}
+
+
 def _exemplar_context(trace_id: int, span_id: int):
     """A context whose current span is (trace_id, span_id), sampled: the SDK's exemplar filter keeps it."""
-    return trace.set_span_in_context(trace.NonRecordingSpan(
-        trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED)))
+    key = (trace_id, span_id)
+    ctx = _EXEMPLAR_CONTEXTS.get(key)
+    if ctx is None:
+        if len(_EXEMPLAR_CONTEXTS) >= 256:
+            _EXEMPLAR_CONTEXTS.clear()
+        ctx = _EXEMPLAR_CONTEXTS[key] = trace.set_span_in_context(trace.NonRecordingSpan(
+            trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_SAMPLED)))
+    return ctx

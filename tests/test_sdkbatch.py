@@ -280,3 +280,149 @@ def test_the_plan_cache_is_bounded():
     assert len(writer._plans) <= 5
     assert len(_points(readers)) == 12
     mp.shutdown()
+
+
+# -- histogram runs: the values of one batch that share a context, added in one pass ----------------------------
+
+
+def _spy_runs(monkeypatch) -> list[int]:
+    runs: list[int] = []
+    real = sdkbatch._add_histogram_run
+    monkeypatch.setattr(sdkbatch, "_add_histogram_run", lambda agg, run: (runs.append(len(run)), real(agg, run))[1])
+    return runs
+
+
+def _exact_points(readers) -> list:
+    """(name, attributes, sum, count, min, max, buckets, exemplars) with the sum unrounded."""
+    out = []
+    for r in readers:
+        data = r.get_metrics_data()
+        for rm in (data.resource_metrics if data else []):
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    for p in m.data.data_points:
+                        out.append((m.name, tuple(sorted(p.attributes.items())), p.sum, p.count, p.min, p.max,
+                                    tuple(p.bucket_counts),
+                                    tuple((e.value, e.trace_id, e.span_id) for e in (p.exemplars or []))))
+    return sorted(out, key=repr)
+
+
+def test_the_runs_self_check_passes_with_this_sdk_and_catches_a_wrong_run(monkeypatch):
+    assert sdkbatch._RUNS_MATCH_SDK  # the pinned SDK takes the one-pass path
+    real = sdkbatch._add_histogram_run
+
+    def drops_the_last(agg, run):
+        real(agg, run[:-1])
+
+    monkeypatch.setattr(sdkbatch, "_add_histogram_run", drops_the_last)
+    assert not sdkbatch._runs_match_sdk()
+
+    def forgets_max(agg, run):
+        real(agg, run)
+        agg._max = -1.0
+
+    monkeypatch.setattr(sdkbatch, "_add_histogram_run", forgets_max)
+    assert not sdkbatch._runs_match_sdk()
+
+
+@pytest.mark.parametrize("delta", [False, True])
+def test_histogram_runs_are_taken_and_export_the_same_float_sums(monkeypatch, delta):
+    runs = _spy_runs(monkeypatch)
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    # Summed in another order these would give another float: the run keeps the order.
+    batches = [[(1e16, NO_SPAN), (1.0, NO_SPAN), (1.0, NO_SPAN), (0.1, _ctx(7, 8)), (0.2, NO_SPAN), (0.3, NO_SPAN)],
+               [(0.7, NO_SPAN), (3.0, _ctx(9, 10)), (1e-17, NO_SPAN), (2.5, NO_SPAN)]]
+    out = []
+    for via in (False, True):
+        mp, readers, inst = _setup("histogram", delta=delta)
+        writer = sdkbatch.SeriesWriter()
+        snaps = []
+        for values in batches:
+            if via:
+                writer.write(inst, "k", attrs, values)
+            else:
+                for v, c in values:
+                    inst.record(v, attrs, context=c)
+            snaps.append(_exact_points(readers))
+        out.append(snaps)
+        mp.shutdown()
+    assert out[0] == out[1]
+    assert out[0][0][0][2] == ((((1e16 + 1.0) + 1.0) + 0.1) + 0.2) + 0.3  # the first batch's sum, in order
+    assert runs == [3, 2, 2]  # the NO_SPAN runs of two or more; exemplar carriers and single values go one by one
+
+
+def test_runs_with_the_thread_s_sampled_span_current_take_the_per_value_path(monkeypatch):
+    # Values without their own context are recorded in the current one: with a sampled span current, the
+    # trace-based filter keeps them as exemplars, so they are not added as a run.
+    runs = _spy_runs(monkeypatch)
+    attrs = {"gen_ai.operation.name": "chat"}
+    values = [(0.5, None), (1.5, None), (2.5, None)]
+    out = []
+    for via in (False, True):
+        mp, readers, inst = _setup("histogram", delta=False)
+        span = trace.NonRecordingSpan(trace.SpanContext(11, 12, is_remote=False, trace_flags=SAMPLED))
+        with trace.use_span(span):
+            if via:
+                sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
+            else:
+                for v, c in values:
+                    inst.record(v, attrs, context=c)
+        out.append(_exact_points(readers))
+        mp.shutdown()
+    assert out[0] == out[1]
+    assert out[0][0][7] and {e[1] for e in out[0][0][7]} == {11}  # exemplars of the current span
+    assert runs == []
+    # With no span current, the same values are a run.
+    mp, readers, inst = _setup("histogram", delta=False)
+    sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
+    assert runs == [3] and _exact_points(readers)[0][2:4] == (4.5, 3)
+    mp.shutdown()
+
+
+def test_an_exponential_histogram_view_takes_the_per_value_path(monkeypatch):
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
+
+    runs = _spy_runs(monkeypatch)
+    views = [View(instrument_name=NAME, aggregation=ExponentialBucketHistogramAggregation())]
+    batches = _batches(12, n_series=3)
+
+    def export(via_writer: bool, delta: bool) -> list:
+        mp, readers, inst = _setup("histogram", delta=delta, views=views)
+        writer = sdkbatch.SeriesWriter()
+        for batch in batches:
+            for key, attrs, values in batch:
+                if via_writer:
+                    writer.write(inst, key, attrs, values)
+                else:
+                    for v, c in values:
+                        inst.record(v, attrs, context=c)
+        data = readers[0].get_metrics_data()
+        mp.shutdown()
+        return sorted(repr((sorted(p.attributes.items()), p.count, p.sum, p.min, p.max, p.scale, p.zero_count,
+                            p.positive.offset, list(p.positive.bucket_counts),
+                            [(e.value, e.trace_id, e.span_id) for e in p.exemplars]))
+                      for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                      for p in m.data.data_points)
+
+    for delta in (False, True):
+        public = export(False, delta)
+        assert export(True, delta) == public and public
+    assert runs == []
+
+
+def test_a_run_with_a_bad_value_is_recorded_value_by_value(monkeypatch):
+    runs = _spy_runs(monkeypatch)
+    attrs = {"gen_ai.operation.name": "chat"}
+    values = [(0.5, NO_SPAN), (float("nan"), NO_SPAN), (2.0, NO_SPAN), (-3.0, NO_SPAN)]
+    out = []
+    for via in (False, True):
+        mp, readers, inst = _setup("histogram", delta=False)
+        if via:
+            sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
+        else:
+            for v, c in values:
+                inst.record(v, attrs, context=c)
+        out.append(_exact_points(readers))
+        mp.shutdown()
+    assert out[0] == out[1] and out[0][0][2:4] == (2.5, 2)
+    assert runs == []

@@ -144,8 +144,8 @@ def test_openai_same_summary_and_bytes_however_cut(case, inject):
 def test_openai_fast_path_decodes_no_text_only_fragment(monkeypatch):
     """The fast path is taken: text-only fragments are never JSON-decoded (unless the text is read)."""
     decoded = []
-    real = openai_mod.json.loads
-    monkeypatch.setattr(openai_mod.json, "loads", lambda b, *a, **k: decoded.append(b) or real(b, *a, **k))
+    real = openai_mod.json_loads
+    monkeypatch.setattr(openai_mod, "json_loads", lambda b: decoded.append(b) or real(b))
     events = openai_events(40)
     parser = openai_parser(True)
     for f in events:
@@ -184,8 +184,8 @@ def test_anthropic_same_summary_however_cut(ping):
 
 def test_anthropic_fast_path_decodes_no_delta_fragment(monkeypatch):
     decoded = []
-    real = anthropic_mod.json.loads
-    monkeypatch.setattr(anthropic_mod.json, "loads", lambda b, *a, **k: decoded.append(b) or real(b, *a, **k))
+    real = anthropic_mod.json_loads
+    monkeypatch.setattr(anthropic_mod, "json_loads", lambda b: decoded.append(b) or real(b))
     parser = anthropic_parser()
     for f in groups(anthropic_events(40), [2]):
         parser.feed(f)

@@ -11,13 +11,13 @@ filtering parser can drop one event and return every other byte unchanged.
 from __future__ import annotations
 
 import binascii
-import json
 import re
 import struct
 from typing import Any, Callable, Mapping
 
 from inferops.names import GenAI, ServiceTier
 
+from ._json import loads as json_loads
 from .base import ParsedResponse, RequestInfo
 
 #: Cap on the text kept for estimation/capture, so a huge stream cannot grow memory without bound.
@@ -25,7 +25,7 @@ MAX_TEXT_CHARS = 1_000_000
 #: Cap on one undecoded event held back; beyond it the stream is declared unparseable.
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 
-_loads = json.loads
+_loads = json_loads
 
 
 def loads(body: bytes | str) -> tuple[Any, str]:

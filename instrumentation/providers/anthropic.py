@@ -12,7 +12,6 @@ is **cumulative**: each field present overwrites, nothing is added.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -20,6 +19,7 @@ from urllib.parse import unquote
 from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_str, error_response,
                       has_int, loads, request_fields, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
@@ -172,12 +172,21 @@ class AnthropicStreamState:
 
 def _delta_text(data: bytes) -> list[str]:
     """The text of one raw ``content_block_delta`` event, as :meth:`AnthropicStreamState.on_event` adds it."""
-    obj = json.loads(data)
+    obj = json_loads(data)
     if not isinstance(obj, dict) or obj.get("type") != "content_block_delta":
         return []
     text = as_dict(obj.get("delta")).get("text")
     return [text] if isinstance(text, str) and text else []
 
+
+#: The exact data of events that carry nothing the state reads (it only counts them), as the API writes
+#: them: valid JSON by construction, so they are counted without being decoded. Any other spelling of the
+#: same events is decoded as usual.
+_QUIET_EVENTS = frozenset(
+    [b'{"type":"ping"}', b'{"type": "ping"}', b'{"type":"message_stop"}', b'{"type": "message_stop"}']
+    + [b'{"type":"content_block_stop","index":%d}' % i for i in range(16)]
+    + [b'{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}' % i
+       for i in range(16)])
 
 #: The start of a ``content_block_delta`` event's data (the API puts ``type`` first).
 _CONTENT_DELTA = re.compile(rb'\{\s*"type"\s*:\s*"content_block_delta"')
@@ -228,9 +237,12 @@ class AnthropicSSEParser:
             state.events += 1
             state.text.add_raw(data)
             return False
+        if data in _QUIET_EVENTS:
+            state.events += 1
+            return False
         if data:
             try:
-                self.state.on_event(json.loads(data))
+                self.state.on_event(json_loads(data))
             except (ValueError, UnicodeDecodeError):
                 self._bad += 1
         return False

@@ -23,9 +23,10 @@ call in ``try/except`` (fail-safe twice).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol
+
+from ._json import loads as json_loads
 
 from inferops.processors.usage import UsageRecord
 
@@ -78,7 +79,7 @@ class RequestInfo:
         if self.body is None and self.raw_body is not None:
             raw, self.raw_body = self.raw_body, None
             try:
-                obj = json.loads(raw)
+                obj = json_loads(raw)
             except (ValueError, UnicodeDecodeError, RecursionError):
                 obj = None
             self.body = obj if isinstance(obj, dict) else None

@@ -16,7 +16,6 @@ Streams use the binary AWS event-stream encoding.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -24,6 +23,7 @@ from urllib.parse import unquote
 from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from . import anthropic as _anthropic
 from ._common import (EventStreamDecoder, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int,
                       header, loads, set_request_params)
@@ -131,7 +131,7 @@ class _BedrockStreamParser:
             self.error_type = (headers.get(":exception-type") or headers.get(":error-code") or "error")[:64]
             return
         try:
-            obj = json.loads(payload) if payload else {}
+            obj = json_loads(payload) if payload else {}
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(obj, dict):
@@ -156,7 +156,7 @@ class _BedrockStreamParser:
         if not isinstance(raw, str):
             return
         try:
-            inner = json.loads(base64.b64decode(raw, validate=False))
+            inner = json_loads(base64.b64decode(raw, validate=False))
         except (ValueError, UnicodeDecodeError, TypeError):
             return
         if self.anthropic is not None:

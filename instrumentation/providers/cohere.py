@@ -10,12 +10,12 @@ API sends SSE; older v1 streams were newline-delimited JSON).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from ._common import LineStream, TextSink, as_dict, as_int, as_list, as_str, error_response, has_int, loads, set_request_params
 from .base import Endpoint, ParsedResponse, RequestInfo
 
@@ -62,7 +62,7 @@ class CohereStreamParser:
         if not line or line == b"[DONE]":
             return
         try:
-            obj = json.loads(line)
+            obj = json_loads(line)
         except (ValueError, UnicodeDecodeError):
             return
         if not isinstance(obj, dict):

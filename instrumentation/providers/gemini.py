@@ -12,7 +12,6 @@ end with CRLF CRLF); without it the stream is one JSON array sent piecewise.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from typing import Any, Mapping
 from urllib.parse import unquote
@@ -20,6 +19,7 @@ from urllib.parse import unquote
 from inferops.names import Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from . import anthropic as _anthropic
 from ._common import (JSONArrayStream, SSEStream, TextSink, as_dict, as_int, as_list, as_str, error_response,
                       has_int, header, loads, set_request_params)
@@ -130,7 +130,7 @@ class GeminiStreamParser:
         if not raw:
             return
         try:
-            self.fold.on_chunk(json.loads(raw))
+            self.fold.on_chunk(json_loads(raw))
         except (ValueError, UnicodeDecodeError):
             self._bad += 1
 

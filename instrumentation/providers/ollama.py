@@ -9,12 +9,12 @@ OpenAI-compatible ``/v1`` endpoints use the OpenAI adapter.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 from inferops.names import Operation
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from ._common import LineStream, TextSink, as_dict, as_int, as_str, error_response, has_int, loads, set_request_params
 from .base import Endpoint, ParsedResponse, RequestInfo
 
@@ -75,7 +75,7 @@ class OllamaStreamParser:
 
     def _on_line(self, line: bytes) -> None:
         try:
-            self.fold.on_obj(json.loads(line))
+            self.fold.on_obj(json_loads(line))
         except (ValueError, UnicodeDecodeError):
             pass
 

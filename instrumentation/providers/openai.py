@@ -24,6 +24,7 @@ from urllib.parse import unquote
 from inferops.names import GenAI, Operation, ServiceTier
 from inferops.processors.usage import UsageRecord
 
+from ._json import loads as json_loads
 from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_list, as_str,
                       error_response, has_int, loads, request_fields, tier)
 from .base import Endpoint, ParsedResponse, RequestInfo
@@ -344,7 +345,7 @@ class OpenAIStreamParser:
             self._text.add_raw(data)
             return False
         try:
-            obj = json.loads(data)
+            obj = json_loads(data)
         except (ValueError, UnicodeDecodeError):
             self._bad += 1
             return False
@@ -418,7 +419,7 @@ class OpenAIStreamParser:
 
     def _extract_text(self, data: bytes) -> list[str]:
         """The text pieces of one chat/completions chunk, as :meth:`_on_event` would add them."""
-        obj = json.loads(data)
+        obj = json_loads(data)
         out: list[str] = []
         choices = obj.get("choices") if isinstance(obj, dict) else None
         if isinstance(choices, list):
