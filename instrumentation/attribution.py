@@ -119,13 +119,19 @@ class Resolver:
             if value not in (None, ""):
                 self.defaults[fld] = str(value)
         self.service_name = str(res.get("service.name", "") or "")
+        #: Attribution is frozen: equal ones are shared, which also lets a metrics batch group calls by identity.
+        self._memo: dict[tuple, Any] = {}
+        #: What a call with no X-Inferops-* header, no baggage and no user in the body resolves to.
+        self._plain = self._make(dict(self.defaults))
 
     def resolve(self, headers: Mapping[str, str], body_user: str = ""):
+        bag = baggage.get_all()
+        if not headers and not bag and not body_user:
+            return self._plain
         values: dict[str, str] = {}
         for fld, value in headers.items():
             if value and fld in FIELDS:
                 values[fld] = value
-        bag = baggage.get_all()
         if bag:
             for fld, key in self.baggage_keys.items():
                 if fld not in values:
@@ -136,13 +142,20 @@ class Resolver:
             values.setdefault(fld, value)
         if "user" not in values and body_user:
             values["user"] = body_user
+        return self._make(values)
+
+    def _make(self, values: Mapping[str, str]):
         unattributed = any(not values.get(f) for f in self.required)
-        return self._attribution(
-            team=values.get("team", ""), project=values.get("project", ""),
-            feature=values.get("feature", ""), user=values.get("user", ""),
-            environment=values.get("environment", ""), service_name=self.service_name,
-            unattributed=unattributed,
-        )
+        key = (values.get("team", ""), values.get("project", ""), values.get("feature", ""), values.get("user", ""),
+               values.get("environment", ""), unattributed)
+        who = self._memo.get(key)
+        if who is None:
+            if len(self._memo) >= 4096:  # bounded: user ids may be many
+                self._memo.clear()
+            who = self._memo[key] = self._attribution(
+                team=key[0], project=key[1], feature=key[2], user=key[3], environment=key[4],
+                service_name=self.service_name, unattributed=unattributed)
+        return who
 
 
 def pop_inferops_headers(headers) -> dict[str, str]:

@@ -8,13 +8,16 @@ from ``response.stream.elapsed``). It must subclass the library's own
 are made per library by :func:`tee_classes`.
 
 Everything the span needs at the end lives in a separate state object (the
-``call``), so a ``weakref.finalize`` on the tee can end the span of a stream
-the caller abandoned without keeping the tee alive.
+``call``): when the caller abandons a stream without closing it, the tee's
+``__del__`` ends the span (``Call.abandoned``). A ``__del__`` rather than a
+``weakref.finalize``: making and detaching a finalizer costs ~2.3 us per
+stream, a ``__del__`` that finds the call done ~0.2 us. Like the finalizer it
+replaces (``atexit=False``), it does nothing while the interpreter shuts down.
 """
 
 from __future__ import annotations
 
-import weakref
+import sys
 import zlib
 from typing import Any
 
@@ -58,8 +61,16 @@ class _Tee:
     def __init__(self, inner: Any, call: Any):
         self._inner = inner
         self._call = call
-        self._fin = weakref.finalize(self, call.abandoned)
-        self._fin.atexit = False
+
+    def __del__(self) -> None:
+        # Collected without close(): the caller abandoned the stream. Never raises (nor at shutdown, when
+        # module globals may already be gone: then nothing is recorded, as with an atexit=False finalizer).
+        try:
+            call = self.__dict__.get("_call")
+            if call is not None and not call._done and not sys.is_finalizing():
+                call.abandoned()
+        except Exception:
+            pass
 
     @property
     def elapsed(self):
@@ -100,7 +111,6 @@ class _SyncTee(_Tee):
             self._inner.close()
         finally:
             self._call.closed()
-            self._fin.detach()
 
 
 class _AsyncTee(_Tee):
@@ -137,7 +147,6 @@ class _AsyncTee(_Tee):
             await self._inner.aclose()
         finally:
             self._call.closed()
-            self._fin.detach()
 
 
 def tee_classes(lib) -> tuple[type, type]:

@@ -45,7 +45,8 @@ OPENAI_TOKENS = [b'"usage"', b'"usage":null', b'"usage":{"prompt_tokens":1}', b'
 ANTHROPIC_LINE = anthropic_mod._DELTA_LINE
 ANTHROPIC_TOKENS = [ANTHROPIC_LINE, b"event: content_block_delta\n", b',"index":0,"delta":{"type":"text_delta",'
                     b'"text":"x"}}', b"\n\n", b"\n", b"\r", b"amazon-bedrock", b"amazon-bedrock-invocationMetrics",
-                    b'data: {"type":"message_delta"}', b"data: ", b'"', b"d"]
+                    b'data: {"type":"message_delta"}', b"data: ", b'"', b"d", *anthropic_mod._QUIET_LINES,
+                    b"event: ping\n", b"}\n\n", b'data: {"type":"error"}']
 
 
 def _openai_chunk(text: str, tier: bool = True) -> bytes:
@@ -88,6 +89,13 @@ def test_openai_known_fragments(fragment, tier_form, events):
     (_anthropic_delta(" a").replace(b"\n", b"\r\n"), -1),
     (_anthropic_delta(" a").replace(b'"index":0', b'"index":0,"amazon-bedrock-invocationMetrics":{}'), -1),
     (b"", -1),
+    # Quiet events (counted, nothing read) ride along with the deltas; anything else does not.
+    (_anthropic_delta(" a") + b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n', 2),
+    (b'event: message_stop\ndata: {"type":"message_stop"}\n\n', 1),
+    (b'event: ping\ndata: {"type": "ping"}\n\n' + _anthropic_delta(" b") + b'event: ping\ndata: {"type":"ping"}\n\n', 3),
+    (b'event: message_stop\ndata: {"type":"message_stop","amazon-bedrock-invocationMetrics":{}}\n\n', -1),
+    (b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n', -1),
+    (b'event: content_block_start\ndata: {"type":"content_block_start","index":1}\n\n', -1),
 ])
 def test_anthropic_known_fragments(fragment, events):
     assert anthropic_mod._delta_events_py(fragment, ANTHROPIC_LINE) == events
@@ -128,6 +136,9 @@ def test_real_fragments_agree_and_count_events(texts, tier):
     an = b"".join(_anthropic_delta(t) for t in texts)
     assert compiled.anthropic_deltas(an, ANTHROPIC_LINE) == anthropic_mod._delta_events_py(an, ANTHROPIC_LINE) \
         == len(texts)
+    end = an + b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
+    assert compiled.anthropic_deltas(end, ANTHROPIC_LINE) == anthropic_mod._delta_events_py(end, ANTHROPIC_LINE) \
+        == len(texts) + 1
 
 
 def test_wrong_argument_types_raise_type_error():

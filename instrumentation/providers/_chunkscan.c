@@ -5,6 +5,7 @@
  *    Absorber: that test plus the parser's bookkeeping, called by the stream tee with no Python frame.
  * 2. top_members: the few top-level members of a request body the adapters read, without decoding
  *    the prompt (see _common.request_fields).
+ * 3. sse_simple: the events of a fragment of whole simple SSE events (see _common.SSEStream.feed).
  *
  * Why: once a stream's first content was seen, nearly every network read of an
  * OpenAI or Anthropic stream carries only generated text. The parsers' absorb()
@@ -90,13 +91,20 @@ openai_plain_impl(const char *s, Py_ssize_t n, const char *tier, Py_ssize_t tier
     return count(s, n, LIT("\n\n"));
 }
 
-/* anthropic._delta_events_py's test: events in a fragment of content-delta events, or -1. */
+/* anthropic._delta_events_py's test: events in a fragment of content-delta events and events that carry
+ * nothing the parser reads (content_block_stop, message_stop, ping: anthropic._QUIET_LINES), or -1. */
 static Py_ssize_t
 anthropic_deltas_impl(const char *s, Py_ssize_t n, const char *line, Py_ssize_t line_len)
 {
     if (line_len > 0 && ends_with(s, n, LIT("\n\n")) && memchr(s, '\r', (size_t)n) == NULL) {
         Py_ssize_t events = count(s, n, LIT("\n\n"));
-        if (count(s, n, line, line_len) == events && count(s, n, LIT("amazon-bedrock")) == 0)
+        Py_ssize_t known = count(s, n, line, line_len);
+        if (known < events)
+            known += count(s, n, LIT("data: {\"type\":\"content_block_stop\""))
+                     + count(s, n, LIT("data: {\"type\":\"message_stop\""))
+                     + count(s, n, LIT("data: {\"type\":\"ping\""))
+                     + count(s, n, LIT("data: {\"type\": \"ping\""));
+        if (known == events && count(s, n, LIT("amazon-bedrock")) == 0)
             return events;
     }
     return -1;
@@ -449,13 +457,109 @@ fail:
     return NULL;
 }
 
+/* The first "\n\n" in [p, end), or NULL. */
+static const char *
+find_blank_line(const char *p, const char *end)
+{
+    while (end - p >= 2) {
+        const char *q = memchr(p, '\n', (size_t)(end - p - 1));
+        if (q == NULL)
+            return NULL;
+        if (q[1] == '\n')
+            return q;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+/*
+ * sse_simple(data) -> [(event name, data, end offset), ...] or None
+ *
+ * The events of a fragment made only of whole LF-terminated SSE events of the
+ * two shapes _common.SSEStream._feed_lf inlines: one "data:" line, or an
+ * "event:" line followed by one "data:" line. One space after each colon is
+ * dropped, the name is decoded as UTF-8 with replacement, and each event comes
+ * with the offset just past its blank line. None for anything else (a CR, a
+ * partial or empty event, comments, id or retry lines, several data lines): the
+ * Python splitter takes those. Each network read of an SSE stream is usually
+ * one or a few such events; splitting them here saves ~1.3 us per event.
+ */
+static PyObject *
+sse_simple(PyObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const char *s = view.buf;
+    Py_ssize_t n = view.len, start = 0;
+    PyObject *out = NULL;
+    if (n < 2 || s[n - 1] != '\n' || s[n - 2] != '\n' || memchr(s, '\r', (size_t)n) != NULL)
+        goto none;
+    out = PyList_New(0);
+    if (out == NULL)
+        goto fail;
+    while (start < n) {
+        const char *p = s + start;
+        const char *e = find_blank_line(p, s + n);
+        if (e == NULL || e == p)
+            goto none;
+        Py_ssize_t blen = e - p;
+        const char *nl = memchr(p, '\n', (size_t)blen);
+        const char *name = p, *d;
+        Py_ssize_t name_len = 0, dlen;
+        if (nl == NULL) {
+            if (blen < 5 || memcmp(p, "data:", 5) != 0)
+                goto none;
+            d = p + 5;
+            dlen = blen - 5;
+        } else {
+            Py_ssize_t l1 = nl - p, l2 = blen - l1 - 1;
+            const char *q = nl + 1;
+            if (l1 < 6 || memcmp(p, "event:", 6) != 0 || l2 < 5 || memcmp(q, "data:", 5) != 0
+                    || memchr(q, '\n', (size_t)l2) != NULL)
+                goto none;
+            name = p + 6;
+            name_len = l1 - 6;
+            if (name_len > 0 && name[0] == ' ') {
+                name++;
+                name_len--;
+            }
+            d = q + 5;
+            dlen = l2 - 5;
+        }
+        if (dlen > 0 && d[0] == ' ') {
+            d++;
+            dlen--;
+        }
+        start = (e - s) + 2;
+        PyObject *item = Py_BuildValue("(Ny#n)", PyUnicode_DecodeUTF8(name, name_len, "replace"), d, dlen, start);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            goto fail;
+        }
+        Py_DECREF(item);
+    }
+    PyBuffer_Release(&view);
+    return out;
+none:
+    Py_XDECREF(out);
+    PyBuffer_Release(&view);
+    Py_RETURN_NONE;
+fail:
+    Py_XDECREF(out);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"top_members", top_members, METH_VARARGS,
      "top_members(body, keys) -> a JSON object of only the wanted top-level members of a JSON object, or None."},
     {"openai_plain", openai_plain, METH_VARARGS,
      "openai_plain(data, tier_form) -> events in a fragment of plain chat chunks, or -1."},
     {"anthropic_deltas", anthropic_deltas, METH_VARARGS,
-     "anthropic_deltas(data, delta_line) -> events in a fragment of content-delta events, or -1."},
+     "anthropic_deltas(data, delta_line) -> events in a fragment of content-delta and quiet events, or -1."},
+    {"sse_simple", sse_simple, METH_O,
+     "sse_simple(data) -> [(event name, data, end offset), ...] for whole simple SSE events, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -42,9 +42,11 @@ def loads(body: bytes | str) -> tuple[Any, str]:
 
 try:
     from ._chunkscan import Absorber as _Absorber
+    from ._chunkscan import sse_simple as _sse_simple
     from ._chunkscan import top_members as _top_members
 except ImportError:  # built without a C compiler: request bodies are decoded whole, chunks tested in Python
     _Absorber = None
+    _sse_simple = None
     _top_members = None
 
 
@@ -373,10 +375,46 @@ class SSEStream:
         if self.broken:
             return data
         if not self._cr:
+            if not self._buf and _sse_simple is not None and type(data) is bytes:
+                # A fragment of whole simple events (the usual network read): split in C, same events and
+                # the same bytes back as _feed_lf (tests/test_sse_simple.py); None sends it to _feed_lf.
+                events = _sse_simple(data)
+                if events is not None:
+                    return self._simple_events(data, events)
             if b"\r" not in data:
                 return self._feed_lf(data)
             self._cr = True
         return self._feed_any(data)
+
+    def _simple_events(self, data: bytes, events: list) -> bytes:
+        on_event = self._on_event
+        self._scan = 0
+        if not self._filtering:
+            for name, payload, _ in events:
+                try:
+                    on_event(name, payload)
+                except Exception:
+                    pass
+            return data
+        pieces: list[bytes] | None = None
+        start = kept = 0
+        for name, payload, end in events:
+            try:
+                drop = bool(on_event(name, payload))
+            except Exception:
+                drop = False
+            if drop:
+                if pieces is None:
+                    pieces = []
+                if start > kept:
+                    pieces.append(data[kept:start])
+                kept = end
+            start = end
+        if pieces is None:
+            return data
+        if start > kept:
+            pieces.append(data[kept:start])
+        return b"".join(pieces)
 
     def _event(self, block: bytes) -> bool:
         try:

@@ -194,16 +194,28 @@ _CONTENT_DELTA = re.compile(rb'\{\s*"type"\s*:\s*"content_block_delta"')
 _DELTA_LINE = b'data: {"type":"content_block_delta"'
 
 
+#: The data lines of the events a fragment may hold besides content deltas: the state only counts these
+#: (whatever else their objects hold; an ``error`` or a Bedrock metrics event never matches).
+_QUIET_LINES = (b'data: {"type":"content_block_stop"', b'data: {"type":"message_stop"', b'data: {"type":"ping"',
+                b'data: {"type": "ping"')
+
+
 def _delta_events_py(data: bytes, delta_line: bytes) -> int:
-    """The events in a fragment of whole LF-terminated content-delta events (no CR, no Bedrock metrics), else -1.
+    """The events in a fragment of whole LF-terminated events that are content deltas or quiet events
+    (``_QUIET_LINES``; no CR, no Bedrock metrics), else -1.
 
     The reference for the compiled ``_chunkscan.anthropic_deltas``, used when
-    that optional extension was not built.
+    that optional extension was not built. Quiet events are taken in with the
+    deltas (the text decoder skips them), so the end of a content block and of
+    the message cost no Python frame either.
     """
     if not delta_line or not data.endswith(b"\n\n") or b"\r" in data:
         return -1
     n = data.count(b"\n\n")
-    if data.count(delta_line) != n or b"amazon-bedrock" in data:
+    known = data.count(delta_line)
+    if known < n:
+        known += sum(data.count(q) for q in _QUIET_LINES)
+    if known != n or b"amazon-bedrock" in data:
         return -1
     return n
 
@@ -221,8 +233,9 @@ class AnthropicSSEParser:
     (the bulk of a stream; they carry only text) are not JSON-decoded: their
     bytes go to the state's :class:`LazyText`, decoded only if the text is read.
     A fragment of whole events (the usual network read) that holds nothing but
-    content deltas (as many delta data lines as events, no Bedrock metrics)
-    goes there in one piece, without being split into events. Quotes inside
+    content deltas and quiet events (as many delta and ``_QUIET_LINES`` data
+    lines as events, no Bedrock metrics) goes there in one piece, without being
+    split into events. Quotes inside
     generated text are escaped, so a delta line is never counted from the text.
     """
 
