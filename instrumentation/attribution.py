@@ -161,7 +161,17 @@ class Resolver:
 def pop_inferops_headers(headers) -> dict[str, str]:
     """Remove every ``X-Inferops-*`` header from an httpx ``Headers``; return field -> value."""
     found: dict[str, str] = {}
-    raw = getattr(headers, "raw", None)  # httpx/httpx2: [(name bytes, value bytes)], no decoding
+    entries = getattr(headers, "_list", None)  # httpx/httpx2: [(name, lower-case name, value)] as bytes
+    if type(entries) is list and entries and type(entries[0]) is tuple and len(entries[0]) == 3:
+        prefix = _PREFIX_BYTES
+        for _, lower, _ in entries:
+            if lower.startswith(prefix):
+                break
+        else:
+            return found  # the common case: no X-Inferops-* header at all
+        raw = None
+    else:
+        raw = getattr(headers, "raw", None)  # [(name bytes, value bytes)], no decoding
     if isinstance(raw, list):
         for name, _ in raw:
             if name[:_PREFIX_LEN].lower() == _PREFIX_BYTES:

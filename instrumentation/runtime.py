@@ -195,9 +195,29 @@ class Runtime:
         self.inject_off_hosts = {h.lower() for h in settings.stream_usage_injection_disabled_hosts}
         self.inject_on = bool(settings.stream_usage_injection)
         self.internal_errors = 0
+        self._sem_memo: dict[tuple, dict[str, Any]] = {}
         interval = float(getattr(settings, "metrics_batch_interval_seconds", 0.0) or 0.0)
         #: None: each call is recorded on its own path with ``record_call`` (setting = 0).
         self.batcher: MetricsBatcher | None = MetricsBatcher(recorder, interval) if interval > 0 else None
+
+    def semconv_attributes(self, operation: str, provider: str, request_model: str, response_model: str,
+                           server: str) -> dict[str, Any]:
+        """The semconv histogram attributes of a call: one shared dict per distinct set (never mutated; the
+        recorder copies what it extends), so a metrics batch meets each set once, not once per call."""
+        key = (operation, provider, request_model, response_model, server)
+        sem = self._sem_memo.get(key)
+        if sem is None:
+            sem = {GenAI.OPERATION_NAME: operation, GenAI.PROVIDER_NAME: provider}
+            if request_model:
+                sem[GenAI.REQUEST_MODEL] = request_model
+            if response_model:
+                sem[GenAI.RESPONSE_MODEL] = response_model
+            if server:
+                sem[GenAI.SERVER_ADDRESS] = server
+            if len(self._sem_memo) >= 4096:
+                self._sem_memo.clear()
+            self._sem_memo[key] = sem
+        return sem
 
     def flush_metrics(self) -> int:
         """Record the calls whose metrics are still buffered; returns how many (0 when not batching)."""
@@ -405,7 +425,7 @@ def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
 class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
-    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_lock",
+    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_once",
                  "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
                  "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh")
 
@@ -417,7 +437,8 @@ class Call:
         self.requested_model = ""
         self.route = None
         self._done = False
-        self._lock = threading.Lock()
+        #: Popped by the one _finish that records the call (list.pop is atomic: no lock to make per call).
+        self._once = [True]
         self._parser = None
         self._decoder = None
         self._filter = False
@@ -658,10 +679,11 @@ class Call:
     # -- the end -------------------------------------------------------------------------------
 
     def _finish(self, parsed: ParsedResponse | None, error_type: str) -> None:
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
+        try:
+            self._once.pop()
+        except IndexError:  # another thread (close, garbage collection, the end of the stream) got there first
+            return
+        self._done = True
         span = self.span
         try:
             self._record(parsed, error_type)
@@ -762,13 +784,7 @@ class Call:
         label_model = (cost.priced_model if cost is not None and cost.priced_model else model)
         if self.route is not None and usage is not None and cost is not None and cost.priced:
             self._record_routing(usage, label_model)
-        sem: dict[str, Any] = {GenAI.OPERATION_NAME: info.operation, GenAI.PROVIDER_NAME: info.provider}
-        if info.request_model:
-            sem[GenAI.REQUEST_MODEL] = info.request_model
-        if response_model:
-            sem[GenAI.RESPONSE_MODEL] = response_model
-        if self._server:
-            sem[GenAI.SERVER_ADDRESS] = self._server
+        sem = rt.semconv_attributes(info.operation, info.provider, info.request_model, response_model, self._server)
         outcome = Outcome.ERROR if error_type else Outcome.SUCCESS
         batcher = rt.batcher
         if batcher is not None:

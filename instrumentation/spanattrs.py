@@ -69,10 +69,13 @@ def set_clean_attributes(span, attrs: Mapping[str, Any]) -> None:
                     return
                 with battrs._lock:
                     d = battrs._dict
-                    for k, v in attrs.items():
-                        if k in d:  # the SDK moves a re-set key to the end
-                            del d[k]
-                        d[k] = v
+                    if d.keys().isdisjoint(attrs):  # the usual case: new keys, appended in order
+                        d.update(attrs)
+                    else:
+                        for k, v in attrs.items():
+                            if k in d:  # the SDK moves a re-set key to the end
+                                del d[k]
+                            d[k] = v
             return
     span.set_attributes(attrs)
 

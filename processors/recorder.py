@@ -171,6 +171,7 @@ class CostRecorder:
         self._label_memo: dict[tuple, tuple[dict[str, str], object]] = {}
         #: label values -> the shared key of that label set in :meth:`record_calls`.
         self._label_keys: dict[tuple, object] = {}
+        self._sem_tokens: dict[tuple, _SeriesKey] = {}
         #: Batched sums and histogram values go to the SDK through this (attributes cleaned once per series).
         self._series = SeriesWriter(max_series=50_000)
 
@@ -296,6 +297,17 @@ class CostRecorder:
         memo[key] = out = (labels, token)
         return out
 
+    def _sem_token(self, sem: Mapping[str, object]) -> "_SeriesKey":
+        """One :class:`_SeriesKey` per distinct semconv attribute set (bounded like the label memo)."""
+        items = tuple(sem.items())
+        tokens = self._sem_tokens
+        token = tokens.get(items)
+        if token is None:
+            if len(tokens) >= 4 * self.guard.cap:
+                tokens.clear()
+            token = tokens[items] = _SeriesKey()
+        return token
+
     def record_calls(self, calls: Iterable[CallSample]) -> None:
         """Record many calls at once: the same totals as :meth:`record_call` for each, far fewer SDK calls.
 
@@ -380,8 +392,8 @@ class CostRecorder:
                 add(self.unattributed, lkey, labels, 1, expensive, tid, sid)
             sem = c.semconv_attributes or _EMPTY_ATTRS
             skey = batch_sem.get(id(sem))
-            if skey is None:
-                skey = batch_sem[id(sem)] = tuple(sem.items())
+            if skey is None:  # a token per distinct set: the histogram keys below hash it by identity
+                skey = batch_sem[id(sem)] = self._sem_token(sem)
             if usage is not None:
                 for token_type, n in usage.token_buckets().items():
                     if n:
@@ -431,7 +443,8 @@ class CostRecorder:
         for key, (attrs, total, best, tid, sid, _rank) in sums.items():
             _add_series(write, key, attrs, total, best, tid, sid)
         for key, (attrs, values) in hists.items():
-            top = max(range(len(values)), key=lambda i: values[i][0])
+            firsts = [v[0] for v in values]
+            top = firsts.index(max(firsts))  # the first largest, as max(range, key=...) picks it
             write(key[0], key, attrs, [
                 (value, _exemplar_context(tid, sid) if i == top and tid else _NO_EXEMPLAR)
                 for i, (value, tid, sid) in enumerate(values)])

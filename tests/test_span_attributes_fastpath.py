@@ -180,3 +180,19 @@ def test_a_sampler_that_reads_attributes_gets_them_at_span_start(srv):
     assert start_attrs["gen_ai.provider.name"] == "openai"
     assert start_attrs["gen_ai.request.model"] == "gpt-4o"
     assert "server.address" in start_attrs
+
+
+def test_key_order_matches_the_sdk_with_and_without_re_set_keys():
+    # New keys are appended in one update; a re-set key moves to the end, as BoundedAttributes does.
+    sets = [{"a": "x", "b": 1}, {"c": 1.5, "d": True}, {"b": 2, "e": "n"}, {"f": ("p",)}]
+    orders = []
+    for fast in (True, False):
+        span, exp = _span()
+        for attrs in sets:
+            if fast:
+                spanattrs.set_clean_attributes(span, attrs)
+            else:
+                span.set_attributes(attrs)
+        span.end()
+        orders.append(list(exp.get_finished_spans()[0].attributes.items()))
+    assert orders[0] == orders[1] == [("a", "x"), ("c", 1.5), ("d", True), ("b", 2), ("e", "n"), ("f", ("p",))]
