@@ -679,6 +679,8 @@ class Call:
     # -- the end -------------------------------------------------------------------------------
 
     def _finish(self, parsed: ParsedResponse | None, error_type: str) -> None:
+        if self._done:  # finished, blocked or aborted already
+            return
         try:
             self._once.pop()
         except IndexError:  # another thread (close, garbage collection, the end of the stream) got there first
