@@ -416,6 +416,30 @@ class Runtime:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+#: id(Attribution) -> (that Attribution, its span attributes). Attributions are frozen and shared per
+#: distinct value set (attribution.Resolver), so a call's are looked up, not rebuilt; the entry keeps its
+#: Attribution alive, so an id is never reused while its entry is here.
+_WHO_ATTRS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _attribution_attrs(who) -> dict[str, Any]:
+    """The span attributes of an :class:`Attribution` (attribution values and the unattributed flag)."""
+    hit = _WHO_ATTRS.get(id(who))
+    if hit is not None and hit[0] is who:
+        return hit[1]
+    attrs: dict[str, Any] = {}
+    for label, attr in ATTRIBUTION_ATTRS.items():
+        value = getattr(who, label, "")
+        if value:
+            attrs[attr] = value
+    if who.unattributed:
+        attrs[Attr.UNATTRIBUTED] = True
+    if len(_WHO_ATTRS) >= 4096:
+        _WHO_ATTRS.clear()
+    _WHO_ATTRS[id(who)] = (who, attrs)
+    return attrs
+
+
 def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
     request._content = new_body
     request.stream = byte_stream(new_body)
@@ -484,12 +508,7 @@ class Call:
         attrs[GenAI.REQUEST_STREAM] = bool(info.stream)
         if info.self_hosted:
             attrs[Attr.SELF_HOSTED] = True
-        for label, attr in ATTRIBUTION_ATTRS.items():
-            value = getattr(who, label, "")
-            if value:
-                attrs[attr] = value
-        if who.unattributed:
-            attrs[Attr.UNATTRIBUTED] = True
+        attrs.update(_attribution_attrs(who))
         return attrs
 
     # -- around the original send -----------------------------------------------------------
@@ -725,7 +744,7 @@ class Call:
             if parsed.response_id:
                 attrs[GenAI.RESPONSE_ID] = parsed.response_id
             if parsed.finish_reasons:
-                attrs[GenAI.RESPONSE_FINISH_REASONS] = tuple(str(r) for r in parsed.finish_reasons)
+                attrs[GenAI.RESPONSE_FINISH_REASONS] = tuple(map(str, parsed.finish_reasons))
             if parsed.parse_error:
                 attrs[Attr.PARSE_ERROR] = parsed.parse_error
                 rt.recorder.record_parse_error(info.provider, parsed.parse_error)

@@ -31,7 +31,12 @@ _VERTEX_RE = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|stre
 def anthropic_usage(provider: str, model: str, usage: Any, self_hosted: bool = False,
                     default_tier: str = ServiceTier.STANDARD) -> UsageRecord | None:
     """Normalise an Anthropic ``usage`` object (cache tokens added back into the input)."""
-    if not isinstance(usage, dict) or not any(has_int(usage.get(k)) for k in _USAGE_FIELDS):
+    if not isinstance(usage, dict):
+        return None
+    for k in _USAGE_FIELDS:  # a loop, not any(<generator>): this runs once per call, on its path
+        if has_int(usage.get(k)):
+            break
+    else:
         return None
     base = as_int(usage.get("input_tokens"))
     read = as_int(usage.get("cache_read_input_tokens"))
