@@ -52,7 +52,10 @@ def child(args: argparse.Namespace) -> None:
     order: list[tuple[str, str]] = []
     try:
         tp = TracerProvider()
-        tp.add_span_processor(BatchSpanProcessor(bench.DropExporter()))
+        # Spans are exported at the end of each block (force_flush below), never by the processor's 5 s timer:
+        # under valgrind's slowed clock that timer fires a varying number of times per block and moves both
+        # tools' counts by tens of thousands of instructions from run to run.
+        tp.add_span_processor(BatchSpanProcessor(bench.DropExporter(), schedule_delay_millis=3_600_000))
         mp = MeterProvider(metric_readers=[OpenMetricsReader()])
         # Under valgrind time runs ~50x slower, so the 0.5 s metric batches would hold a call or two where
         # the same calls in real time share one batch: batches end with each block instead (flush below).

@@ -76,7 +76,7 @@ def anthropic_events() -> list[bytes]:
 
 def run(variant: str, calls: int) -> None:
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(_Drop()))
+    tp.add_span_processor(BatchSpanProcessor(_Drop(), schedule_delay_millis=3_600_000))  # exported at block ends
     mp = MeterProvider(metric_readers=[OpenMetricsReader()])
     tracer_provider, meter_provider = tp, mp
     if "nospan" in variant:
