@@ -57,23 +57,37 @@ def _setup(kind: str, delta: bool, views=(), readers: int = 1, cap: int | None =
     return mp, made, inst
 
 
-def _points(readers) -> list:
-    out = []
+def _data_points(readers):
+    """(metric name, data point) for every point the readers collect now."""
     for r in readers:
         data = r.get_metrics_data()
         for rm in (data.resource_metrics if data else []):
             for sm in rm.scope_metrics:
                 for m in sm.metrics:
                     for p in m.data.data_points:
-                        ex = sorted((e.value, e.trace_id, e.span_id,
-                                     tuple(sorted((e.filtered_attributes or {}).items())))
-                                    for e in (p.exemplars or []))
-                        shape = ((p.count, p.min, p.max, tuple(p.bucket_counts), tuple(p.explicit_bounds))
-                                 if hasattr(p, "bucket_counts") else (p.value,))
-                        total = p.sum if hasattr(p, "bucket_counts") else p.value
-                        out.append((m.name, tuple(sorted(p.attributes.items())), round(total, 12),
-                                    shape, tuple(ex)))
+                        yield m.name, p
+
+
+def _points(readers) -> list:
+    out = []
+    for name, p in _data_points(readers):
+        ex = sorted((e.value, e.trace_id, e.span_id, tuple(sorted((e.filtered_attributes or {}).items())))
+                    for e in (p.exemplars or []))
+        shape = ((p.count, p.min, p.max, tuple(p.bucket_counts), tuple(p.explicit_bounds))
+                 if hasattr(p, "bucket_counts") else (p.value,))
+        total = p.sum if hasattr(p, "bucket_counts") else p.value
+        out.append((name, tuple(sorted(p.attributes.items())), round(total, 12), shape, tuple(ex)))
     return sorted(out, key=repr)
+
+
+def _feed(via_writer: bool, writer, inst, key, attrs, values) -> None:
+    """One series' values: through ``writer`` or one public ``record``/``add`` per value."""
+    if via_writer:
+        writer.write(inst, key, attrs, values)
+    else:
+        public = getattr(inst, "record", None) or inst.add
+        for v, c in values:
+            public(v, attrs, context=c)
 
 
 def _batches(seed: int, n_series: int = 3, n_batches: int = 4):
@@ -99,7 +113,6 @@ def _batches(seed: int, n_series: int = 3, n_batches: int = 4):
 
 def _run(via_writer: bool, kind: str, batches, collect_between: bool = True, between=None, **setup):
     mp, readers, inst = _setup(kind, **setup)
-    public = inst.record if kind == "histogram" else inst.add
     writer = sdkbatch.SeriesWriter()
     snapshots = []
     # Counters keep a random sample of exemplars (SimpleFixedSizeExemplarReservoir, module random): both runs
@@ -107,11 +120,7 @@ def _run(via_writer: bool, kind: str, batches, collect_between: bool = True, bet
     random.seed(1234)
     for n, batch in enumerate(batches):
         for key, attrs, values in batch:
-            if via_writer:
-                writer.write(inst, key, attrs, values)
-            else:
-                for v, c in values:
-                    public(v, attrs, context=c)
+            _feed(via_writer, writer, inst, key, attrs, values)
         if collect_between:
             snapshots.append(_points(readers))
         if between is not None:
@@ -225,11 +234,7 @@ def test_bad_values_take_the_public_path_and_are_dropped_the_same_way():
         out = []
         for via in (False, True):
             mp, readers, inst = _setup(kind, delta=False)
-            if via:
-                sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
-            else:
-                for v, c in values:
-                    (inst.record if kind == "histogram" else inst.add)(v, attrs, context=c)
+            _feed(via, sdkbatch.SeriesWriter(), inst, "k", attrs, values)
             out.append(_points(readers))
             mp.shutdown()
         assert out[0] == out[1]
@@ -294,17 +299,9 @@ def _spy_runs(monkeypatch) -> list[int]:
 
 def _exact_points(readers) -> list:
     """(name, attributes, sum, count, min, max, buckets, exemplars) with the sum unrounded."""
-    out = []
-    for r in readers:
-        data = r.get_metrics_data()
-        for rm in (data.resource_metrics if data else []):
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    for p in m.data.data_points:
-                        out.append((m.name, tuple(sorted(p.attributes.items())), p.sum, p.count, p.min, p.max,
-                                    tuple(p.bucket_counts),
-                                    tuple((e.value, e.trace_id, e.span_id) for e in (p.exemplars or []))))
-    return sorted(out, key=repr)
+    return sorted(((name, tuple(sorted(p.attributes.items())), p.sum, p.count, p.min, p.max, tuple(p.bucket_counts),
+                    tuple((e.value, e.trace_id, e.span_id) for e in (p.exemplars or [])))
+                   for name, p in _data_points(readers)), key=repr)
 
 
 def test_the_runs_self_check_passes_with_this_sdk_and_catches_a_wrong_run(monkeypatch):
@@ -338,11 +335,7 @@ def test_histogram_runs_are_taken_and_export_the_same_float_sums(monkeypatch, de
         writer = sdkbatch.SeriesWriter()
         snaps = []
         for values in batches:
-            if via:
-                writer.write(inst, "k", attrs, values)
-            else:
-                for v, c in values:
-                    inst.record(v, attrs, context=c)
+            _feed(via, writer, inst, "k", attrs, values)
             snaps.append(_exact_points(readers))
         out.append(snaps)
         mp.shutdown()
@@ -362,11 +355,7 @@ def test_runs_with_the_thread_s_sampled_span_current_take_the_per_value_path(mon
         mp, readers, inst = _setup("histogram", delta=False)
         span = trace.NonRecordingSpan(trace.SpanContext(11, 12, is_remote=False, trace_flags=SAMPLED))
         with trace.use_span(span):
-            if via:
-                sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
-            else:
-                for v, c in values:
-                    inst.record(v, attrs, context=c)
+            _feed(via, sdkbatch.SeriesWriter(), inst, "k", attrs, values)
         out.append(_exact_points(readers))
         mp.shutdown()
     assert out[0] == out[1]
@@ -391,18 +380,13 @@ def test_an_exponential_histogram_view_takes_the_per_value_path(monkeypatch):
         writer = sdkbatch.SeriesWriter()
         for batch in batches:
             for key, attrs, values in batch:
-                if via_writer:
-                    writer.write(inst, key, attrs, values)
-                else:
-                    for v, c in values:
-                        inst.record(v, attrs, context=c)
-        data = readers[0].get_metrics_data()
+                _feed(via_writer, writer, inst, key, attrs, values)
+        out = sorted(repr((sorted(p.attributes.items()), p.count, p.sum, p.min, p.max, p.scale, p.zero_count,
+                           p.positive.offset, list(p.positive.bucket_counts),
+                           [(e.value, e.trace_id, e.span_id) for e in p.exemplars]))
+                     for _, p in _data_points(readers))
         mp.shutdown()
-        return sorted(repr((sorted(p.attributes.items()), p.count, p.sum, p.min, p.max, p.scale, p.zero_count,
-                            p.positive.offset, list(p.positive.bucket_counts),
-                            [(e.value, e.trace_id, e.span_id) for e in p.exemplars]))
-                      for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-                      for p in m.data.data_points)
+        return out
 
     for delta in (False, True):
         public = export(False, delta)
@@ -417,11 +401,7 @@ def test_a_run_with_a_bad_value_is_recorded_value_by_value(monkeypatch):
     out = []
     for via in (False, True):
         mp, readers, inst = _setup("histogram", delta=False)
-        if via:
-            sdkbatch.SeriesWriter().write(inst, "k", attrs, values)
-        else:
-            for v, c in values:
-                inst.record(v, attrs, context=c)
+        _feed(via, sdkbatch.SeriesWriter(), inst, "k", attrs, values)
         out.append(_exact_points(readers))
         mp.shutdown()
     assert out[0] == out[1] and out[0][0][2:4] == (2.5, 2)

@@ -24,7 +24,9 @@ PIECES = [b"data: ", b"data:", b"event: ", b"event:", b"message_delta", b"ping",
           b" ", b"\xff", b"\xc3\xa9", b"x"]
 
 
-def _run(fragments: list[bytes], filtering: bool, use_compiled: bool, monkeypatch) -> tuple:
+def _run(fragments: list[bytes], filtering: bool, splitter, monkeypatch) -> tuple:
+    """Feed ``fragments`` to an SSEStream whose compiled split is ``splitter`` (None: the Python splitter only):
+    the events seen, the bytes handed back per fragment, the flushed tail and ``broken``."""
     seen: list[tuple[str, bytes]] = []
 
     def on_event(name: str, data: bytes) -> bool:
@@ -33,21 +35,26 @@ def _run(fragments: list[bytes], filtering: bool, use_compiled: bool, monkeypatc
             raise RuntimeError("a parser that fails on one event")
         return b"usage" in data or name == "ping"  # dropped in filter mode
 
-    monkeypatch.setattr(_common, "_sse_simple", compiled.sse_simple if use_compiled else None)
+    monkeypatch.setattr(_common, "_sse_simple", splitter)
     stream = SSEStream(on_event, filtering=filtering)
     out = [stream.feed(f) for f in fragments]
     tail = stream.flush()
     return seen, out, tail, stream.broken
 
 
+def _same_both_ways(blob: bytes, cuts: list[int], filtering: bool) -> None:
+    """``blob`` cut at ``cuts`` gives the same with the compiled split as with the Python splitter alone."""
+    cuts = sorted(cuts)
+    fragments = [blob[a:b] for a, b in zip([0] + cuts, cuts + [len(blob)])]
+    with pytest.MonkeyPatch.context() as mp:
+        assert _run(fragments, filtering, compiled.sse_simple, mp) == _run(fragments, filtering, None, mp)
+
+
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(PIECES) | st.binary(max_size=4), max_size=30), st.data(), st.booleans())
 def test_same_events_and_bytes_as_the_python_splitter(parts, data, filtering):
     blob = b"".join(parts)
-    cuts = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=len(blob)), max_size=5)))
-    fragments = [blob[a:b] for a, b in zip([0] + cuts, cuts + [len(blob)])]
-    with pytest.MonkeyPatch.context() as mp:
-        assert _run(fragments, filtering, True, mp) == _run(fragments, filtering, False, mp)
+    _same_both_ways(blob, data.draw(st.lists(st.integers(min_value=0, max_value=len(blob)), max_size=5)), filtering)
 
 
 _text = st.lists(st.sampled_from([b"x", b" ", b"\xff", b"\xc3\xa9", b"usage", b"boom", b"ping", b":", b"{}"]),
@@ -64,10 +71,7 @@ _irregular = st.sampled_from([b": comment\n\n", b"id: 1\ndata: x\n\n", b"data: a
 @given(st.lists(st.one_of(_simple, _simple, _simple, _irregular), max_size=8), st.data(), st.booleans())
 def test_streams_of_mostly_simple_events_match_the_python_splitter(events, data, filtering):
     blob = b"".join(events)
-    cuts = sorted(data.draw(st.lists(st.integers(min_value=0, max_value=len(blob)), max_size=3)))
-    fragments = [blob[a:b] for a, b in zip([0] + cuts, cuts + [len(blob)])]
-    with pytest.MonkeyPatch.context() as mp:
-        assert _run(fragments, filtering, True, mp) == _run(fragments, filtering, False, mp)
+    _same_both_ways(blob, data.draw(st.lists(st.integers(min_value=0, max_value=len(blob)), max_size=3)), filtering)
 
 
 @pytest.mark.parametrize("filtering", [False, True])
@@ -78,20 +82,12 @@ def test_real_shapes_take_the_compiled_split_and_match(filtering, monkeypatch):
     calls = []
     real = compiled.sse_simple
     for fragment in (anthropic, openai):
-        monkeypatch.setattr(_common, "_sse_simple", lambda d: calls.append(d) or real(d))
-        with_c = _run_with(fragment, filtering)
-        monkeypatch.setattr(_common, "_sse_simple", None)
-        assert with_c == _run_with(fragment, filtering)
+        with_c = _run([fragment], filtering, lambda d: calls.append(d) or real(d), monkeypatch)
+        assert with_c == _run([fragment], filtering, None, monkeypatch)
     assert calls == [anthropic, openai]
     first = anthropic.index(b"\n\n") + 2
     assert real(anthropic) == [("message_start", b'{"type":"message_start"}', first),
                                ("ping", b'{"type": "ping"}', len(anthropic))]
-
-
-def _run_with(fragment: bytes, filtering: bool) -> tuple:
-    seen = []
-    stream = SSEStream(lambda n, d: seen.append((n, d)) or (b"usage" in d), filtering=filtering)
-    return seen, stream.feed(fragment), stream.flush()
 
 
 @pytest.mark.parametrize("fragment", [
