@@ -183,16 +183,7 @@ def _write_each(inst, plan: _Plan, attributes, values) -> bool:
             m.__dict__.update(value=value, time_unix_nano=t, instrument=inst, context=ctx, attributes=cleaned)
             sample = should_sample(value, t, cleaned, ctx)
             for vim, key, filtered in targets:
-                if vim._reset_on_collect:
-                    # Delta: collect() swaps the aggregations out under this lock; aggregate under it too.
-                    with vim._lock:
-                        vim._get_or_create_aggregation(key, filtered).aggregate(m, sample)
-                else:
-                    agg = vim._attributes_aggregation.get(key)
-                    if agg is None:
-                        with vim._lock:
-                            agg = vim._get_or_create_aggregation(key, filtered)
-                    agg.aggregate(m, sample)
+                _into(vim, key, filtered, _aggregate, m, sample)
                 done += 1
         except Exception:
             # Not what this module expects: the public path for this value (when nothing took it yet) and the rest.
@@ -224,16 +215,26 @@ def _histogram_run(plan: _Plan, values, i: int, j: int) -> bool:
     except Exception:
         return False
     for vim, key, filtered in targets:
-        if vim._reset_on_collect:
-            with vim._lock:  # delta: collect() swaps the aggregations out under this lock
-                _add_histogram_run(vim._get_or_create_aggregation(key, filtered), run)
-        else:
-            agg = vim._attributes_aggregation.get(key)
-            if agg is None:
-                with vim._lock:
-                    agg = vim._get_or_create_aggregation(key, filtered)
-            _add_histogram_run(agg, run)
+        _into(vim, key, filtered, _add_histogram_run, run)
     return True
+
+
+def _into(vim, key, filtered, apply, *args) -> None:
+    """``apply(aggregation, *args)`` on the series' aggregation in one view match, created if new, with the
+    SDK's locking: under a delta view's lock throughout (collect() swaps the aggregations out under it)."""
+    if vim._reset_on_collect:
+        with vim._lock:
+            apply(vim._get_or_create_aggregation(key, filtered), *args)
+        return
+    agg = vim._attributes_aggregation.get(key)
+    if agg is None:
+        with vim._lock:
+            agg = vim._get_or_create_aggregation(key, filtered)
+    apply(agg, *args)
+
+
+def _aggregate(agg, measurement, sample: bool) -> None:
+    agg.aggregate(measurement, sample)
 
 
 def _add_histogram_run(agg, run: list) -> None:
