@@ -460,8 +460,9 @@ class Call:
         self.who = who
         self.requested_model = ""
         self.route = None
+        #: True once the call is being ended (recorded, blocked or aborted); set only by :meth:`_claim`.
         self._done = False
-        #: Popped by the one _finish that records the call (list.pop is atomic: no lock to make per call).
+        #: Popped by the one caller of :meth:`_claim` that ends the call (list.pop is atomic: no lock per call).
         self._once = [True]
         self._parser = None
         self._decoder = None
@@ -533,8 +534,7 @@ class Call:
 
     def abort(self) -> None:
         """inferops failed while preparing the request: end the span, the call goes out unobserved."""
-        if not self._done:
-            self._done = True
+        if self._claim():
             try:
                 set_clean_attributes(self.span, self._opening_attrs())
             except Exception:
@@ -544,15 +544,24 @@ class Call:
             except Exception:
                 pass
 
+    def _claim(self) -> bool:
+        """True for the one caller that gets to end this call (close, garbage collection, the end of the
+        stream, an error, a block or an abort may race for it); sets :attr:`_done`."""
+        try:
+            self._once.pop()
+        except IndexError:
+            return False
+        self._done = True
+        return True
+
     def blocked(self, error_type: str) -> None:
         """Budget enforcement stopped the call before it left: end the span, count no request."""
-        try:
-            set_clean_attributes(self.span, self._opening_attrs())
-            self.span.set_attribute(GenAI.ERROR_TYPE, error_type)
-            self.span.set_status(Status(StatusCode.ERROR, error_type))
-            self.span.end()
-        finally:
-            self._done = True
+        if not self._claim():
+            return
+        set_clean_attributes(self.span, self._opening_attrs())
+        self.span.set_attribute(GenAI.ERROR_TYPE, error_type)
+        self.span.set_status(Status(StatusCode.ERROR, error_type))
+        self.span.end()
 
     def response(self, response, streamed: bool, is_async: bool = False) -> None:
         """After send(): parse a read body now, or put the tee on a streamed one. Never raises."""
@@ -698,13 +707,8 @@ class Call:
     # -- the end -------------------------------------------------------------------------------
 
     def _finish(self, parsed: ParsedResponse | None, error_type: str) -> None:
-        if self._done:  # finished, blocked or aborted already
+        if not self._claim():
             return
-        try:
-            self._once.pop()
-        except IndexError:  # another thread (close, garbage collection, the end of the stream) got there first
-            return
-        self._done = True
         span = self.span
         try:
             self._record(parsed, error_type)
