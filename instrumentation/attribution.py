@@ -158,27 +158,51 @@ class Resolver:
         return who
 
 
-def pop_inferops_headers(headers) -> dict[str, str]:
-    """Remove every ``X-Inferops-*`` header from an httpx ``Headers``; return field -> value."""
+def pop_inferops_headers(headers, strip_baggage: bool = False) -> dict[str, str]:
+    """Remove every ``X-Inferops-*`` header (and with ``strip_baggage`` the ``baggage`` header) from an httpx
+    ``Headers``; return field -> value of the ``X-Inferops-*`` ones.
+
+    One pass over the raw header list decides the common case (neither kind present), without the
+    ``Headers`` API: its ``in`` alone decodes every header name and value to find out their encoding.
+    """
     found: dict[str, str] = {}
     entries = getattr(headers, "_list", None)  # httpx/httpx2: [(name, lower-case name, value)] as bytes
     if type(entries) is list and entries and type(entries[0]) is tuple and len(entries[0]) == 3:
         prefix = _PREFIX_BYTES
         for _, lower, _ in entries:
-            if lower.startswith(prefix):
+            if lower.startswith(prefix) or lower == b"baggage":
                 break
         else:
-            return found  # the common case: no X-Inferops-* header at all
-        raw = None
+            return found  # the common case: no X-Inferops-* header and no baggage
     else:
         raw = getattr(headers, "raw", None)  # [(name bytes, value bytes)], no decoding
-    if isinstance(raw, list):
-        for name, _ in raw:
-            if name[:_PREFIX_LEN].lower() == _PREFIX_BYTES:
-                break
-        else:
-            return found  # the common case: no X-Inferops-* header at all
+        if isinstance(raw, list):
+            for name, _ in raw:
+                if name[:_PREFIX_LEN].lower() == _PREFIX_BYTES or name.lower() == b"baggage":
+                    break
+            else:
+                return found
+    if strip_baggage and "baggage" in headers:
+        del headers["baggage"]
     for key in [k for k in headers.keys() if k.lower().startswith(HEADER_PREFIX)]:
         found[key.lower()[len(HEADER_PREFIX):].replace("_", "-")] = headers.get(key, "")
         del headers[key]
     return found
+
+
+def header_value(headers, lower_name: bytes) -> str:
+    """``headers.get(name, "")`` of an httpx ``Headers`` (``lower_name``: the lower-case name as bytes).
+
+    For ASCII values read straight from the raw header list: ``Headers.get`` first decodes every header name
+    and value to learn their encoding, for a header that is usually not there. Other values, and other
+    mappings, go through ``get`` itself, so the answer is always the same.
+    """
+    entries = getattr(headers, "_list", None)
+    if type(entries) is list and (not entries or (type(entries[0]) is tuple and len(entries[0]) == 3)):
+        values = [v for _, k, v in entries if k == lower_name]
+        if not values:
+            return ""
+        if all(type(v) is bytes and v.isascii() for v in values):
+            return ", ".join(v.decode("ascii") for v in values)
+    return headers.get(lower_name.decode("ascii"), "")
+

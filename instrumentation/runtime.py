@@ -38,7 +38,7 @@ from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Outcome, UsageSource
 from inferops.processors.recorder import Attribution, CallSample
 from inferops.processors.usage import UsageRecord
 
-from .attribution import pop_inferops_headers
+from .attribution import header_value, pop_inferops_headers
 from .estimate import request_text
 from .providers.base import Endpoint, ParsedResponse, RequestInfo
 from .spanattrs import sampler_ignores_attributes, set_clean_attributes
@@ -249,32 +249,30 @@ class Runtime:
         """
         try:
             url = request.url
+            where = (url.scheme, url.host, url.port, url.path)  # properties that parse: read each once
             if adapter is None:
-                adapter = self.router.route(url.scheme, url.host, url.port, url.path)
+                adapter = self.router.route(*where)
         except Exception as exc:
             self.count_internal("router", exc)
             return None
         if adapter is None:
             return None
         try:
-            return self._begin(request, url, adapter, hooks)
+            return self._begin(request, url, where, adapter, hooks)
         except BudgetExceededError:
             raise
         except Exception as exc:
             self.count_internal("request", exc, getattr(adapter, "provider", ""))
             return None
 
-    def _begin(self, request, url, adapter, hooks) -> "Call | None":
+    def _begin(self, request, url, where: tuple, adapter, hooks) -> "Call | None":
         headers = request.headers
-        tagged = pop_inferops_headers(headers)
-        if self.strip_baggage and "baggage" in headers:
-            del headers["baggage"]
+        tagged = pop_inferops_headers(headers, self.strip_baggage)
         body = getattr(request, "_content", None)
         if not isinstance(body, bytes):
             body = b""  # streaming upload: not parsed (never consumed here)
         query = url.query
-        endpoint = Endpoint(url.scheme, url.host, url.port, url.path,
-                            query.decode("ascii", "replace") if isinstance(query, bytes) else str(query))
+        endpoint = Endpoint(*where, query.decode("ascii", "replace") if isinstance(query, bytes) else str(query))
         try:
             info = adapter.parse_request(request.method, endpoint, headers, body)
         except Exception as exc:
@@ -282,7 +280,7 @@ class Runtime:
             return None
         if info is None:
             return None
-        if info.injected_stream_usage and not self._may_inject(url):
+        if info.injected_stream_usage and not self._may_inject(endpoint):
             info.injected_stream_usage = False
             info.new_body = None
         who = self.resolver.resolve(tagged, info.user)
@@ -309,7 +307,7 @@ class Runtime:
             raise
         return call
 
-    def _may_inject(self, url) -> bool:
+    def _may_inject(self, url: Endpoint) -> bool:
         if not self.inject_on:
             return False
         if self.inject_off_hosts:
@@ -446,12 +444,79 @@ def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
     request.headers["Content-Length"] = str(len(new_body))
 
 
+#: Serialises the start of calls' spans (see :meth:`Call._open_span`): taken once per call. Reentrant, so
+#: a span processor that reads the current span while the SDK starts it meets the guard, not a deadlock.
+_OPEN_LOCK = threading.RLock()
+#: ``Call._parent`` while the SDK starts the call's span.
+_OPENING = object()
+
+
+class _PendingSpan(trace.Span):
+    """The current span while a call's request is sent, before the call's span was started.
+
+    Starting an SDK span costs 20-40 us of a cold CPU, in front of the request
+    and so of the first chunk, for a span that nothing may look at before the
+    call is recorded. So :meth:`Call.enter` makes this stand-in current
+    instead. Anything inside ``send`` that asks for it (the HTTP span of
+    opentelemetry-instrumentation-httpx, which takes its parent from here; a
+    log handler reading the trace id; a propagator) starts the real span at
+    that moment, with the call's start time and parent, and every method and
+    attribute is the real span's. If nothing asks, the span is started when
+    the call is recorded, the same span with the same start time.
+    """
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: "Call") -> None:
+        self._call = call
+
+    def _real(self):
+        return self._call.span
+
+    def get_span_context(self):
+        return self._real().get_span_context()
+
+    def is_recording(self) -> bool:
+        return self._real().is_recording()
+
+    def end(self, end_time=None) -> None:
+        self._real().end(end_time)
+
+    def set_attributes(self, attributes) -> None:
+        self._real().set_attributes(attributes)
+
+    def set_attribute(self, key, value) -> None:
+        self._real().set_attribute(key, value)
+
+    def add_event(self, name, attributes=None, timestamp=None) -> None:
+        self._real().add_event(name, attributes, timestamp)
+
+    def add_link(self, context, attributes=None) -> None:
+        self._real().add_link(context, attributes)
+
+    def update_name(self, name) -> None:
+        self._real().update_name(name)
+
+    def set_status(self, status, description=None) -> None:
+        self._real().set_status(status, description)
+
+    def record_exception(self, exception, attributes=None, timestamp=None, escaped=False) -> None:
+        self._real().record_exception(exception, attributes, timestamp, escaped)
+
+    def __getattr__(self, name: str):  # SDK-only members (name, attributes, parent, ...): the real span's
+        return getattr(self._real(), name)
+
+    def __repr__(self) -> str:
+        return f"_PendingSpan({self._real()!r})"
+
+
 class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
-    __slots__ = ("rt", "adapter", "info", "who", "span", "start", "requested_model", "route", "_done", "_once",
-                 "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
-                 "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh")
+    __slots__ = ("rt", "adapter", "info", "who", "_span", "_parent", "_start_ns", "start", "requested_model",
+                 "route", "_done", "_once", "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
+                 "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh", "early", "_held",
+                 "_held_at")
 
     def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
         self.rt = rt
@@ -477,17 +542,56 @@ class Call:
         self.steady = None
         #: The parser's ``steady`` (see :meth:`on_chunk`), once known.
         self._refresh = None
+        #: Until the first content was timed, the tee offers each chunk to :meth:`hold` first (see there).
+        self.early = False
+        self._held: bytes | None = None
+        self._held_at = 0.0
         self._hooks = hooks
         self._server = info.server_address or request.url.host
         self._port = info.server_port if info.server_port is not None else request.url.port
-        name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
-        if rt.sampler_blind:
-            # The sampler never reads attributes: all of them are set once, when the call is recorded (after
-            # the request left and after the first chunk), without the SDK's per-value cleaning.
-            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT)
-        else:  # semconv: what samplers may use, at creation
-            self.span = rt.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=self._sampling_attrs())
+        #: The span is started when something first asks for it (see :class:`_PendingSpan`), else when the
+        #: call is recorded: with this start time and this parent either way.
+        self._span = None
+        self._parent = otel_context.get_current()
+        self._start_ns = time.time_ns()
         self.start = time.perf_counter()
+
+    @property
+    def span(self):
+        """The call's SDK span, started now if nothing asked for it before."""
+        span = self._span
+        if span is None:
+            span = self._open_span()
+        return span
+
+    def _open_span(self):
+        with _OPEN_LOCK:  # the caller's thread, a consumer's and the collector's may ask at once
+            span = self._span
+            if span is not None:
+                return span
+            parent = self._parent
+            if parent is _OPENING:
+                # Asked again while the SDK starts it (a span processor's on_start reading the current span):
+                # that reader gets the invalid span, not an endless recursion.
+                return trace.INVALID_SPAN
+            self._parent = _OPENING
+            info, rt = self.info, self.rt
+            name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
+            try:
+                if rt.sampler_blind:
+                    # The sampler never reads attributes: all of them are set once, when the call is recorded,
+                    # without the SDK's per-value cleaning.
+                    span = rt.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT,
+                                                start_time=self._start_ns)
+                else:  # semconv: what samplers may use, at creation
+                    span = rt.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT,
+                                                attributes=self._sampling_attrs(), start_time=self._start_ns)
+            except BaseException:
+                self._parent = parent
+                raise
+            self._span = span
+            self._parent = None
+            return span
 
     def _sampling_attrs(self) -> dict[str, Any]:
         """The semconv attributes a sampler may use (given at span creation when the sampler may read them)."""
@@ -515,7 +619,8 @@ class Call:
     # -- around the original send -----------------------------------------------------------
 
     def enter(self):
-        ctx = trace.set_span_in_context(self.span)
+        span = self._span
+        ctx = trace.set_span_in_context(span if span is not None else _PendingSpan(self))
         if self.rt.strip_baggage:
             # opentelemetry-instrumentation-httpx injects `baggage` inside send(): give it none.
             ctx = otel_baggage.clear(context=ctx)
@@ -571,10 +676,32 @@ class Call:
             if not streamed:
                 self._finish_body(response.content)
                 return
+            content = getattr(response, "_content", None)
+            if isinstance(content, bytes):
+                self._read_ahead(response, content)
+                return
             self._start_stream(response, is_async)
         except Exception as exc:
             self.rt.count_internal("response", exc, self.info.provider)
             self._finish(None, "")
+
+    def _read_ahead(self, response, content: bytes) -> None:
+        """A streamed send whose body was read before send returned (a transport that answered with bytes,
+        like ``MockTransport``): no stream to tee, so parse the (already decoded) body whole now."""
+        info = self.info
+        if info.stream and self._status < 400:
+            try:
+                self._parser = self.adapter.stream_parser(info, response.headers)
+            except Exception as exc:
+                self.rt.count_internal("adapter.stream_parser", exc, info.provider)
+            self._filter = bool(info.injected_stream_usage and self._parser)
+        if self._parser is None:
+            self._finish_body(content)
+            return
+        out = self.on_chunk(content)
+        out += self.on_eof()
+        if self._filter and out != content:
+            response._content = out  # the usage-only chunk inferops asked for, removed as the tee does
 
     def _finish_body(self, body: bytes) -> None:
         parsed = None
@@ -589,7 +716,7 @@ class Call:
     def _start_stream(self, response, is_async: bool) -> None:
         info = self.info
         try:
-            self._decoder = make_decoder(response.headers.get("content-encoding", ""))
+            self._decoder = make_decoder(header_value(response.headers, b"content-encoding"))
         except ValueError:
             self._decoder = None
             self.rt.recorder.record_parse_error(info.provider, "unsupported content-encoding")
@@ -604,6 +731,7 @@ class Call:
                 self.rt.count_internal("adapter.stream_parser", exc, info.provider)
                 self._parser = None
             self._filter = bool(info.injected_stream_usage and self._decoder is None and self._parser)
+            self.early = self._parser is not None
         else:
             self._buffer = bytearray()
         self._wrap(response, is_async)
@@ -612,19 +740,56 @@ class Call:
         cls = self._hooks.async_tee if is_async else self._hooks.sync_tee
         response.stream = cls(response.stream, self)
 
-    def on_chunk(self, chunk: bytes) -> bytes:
-        """Called by the tee for every raw chunk; returns what the caller gets. Never raises."""
+    def hold(self, chunk: bytes) -> bool:
+        """Offered each chunk while :attr:`early`: True when the caller may have it before it is parsed.
+
+        Before the first content is timed the parser has the most to do (the
+        first event carries the model, the id and, for Anthropic, the input
+        usage), and all of it would delay the caller's first chunk. A chunk
+        taken here is handed over at once and parsed by :meth:`release` when the
+        caller asks for the next one (or the stream ends, is closed or is
+        collected: every way to the end releases first), timed at its arrival.
+        In filter mode only a chunk that certainly passes the filter unchanged
+        is taken: whole events (it ends with a blank line, so nothing is held
+        back) and no ``usage`` object (every ``"usage"`` is ``"usage":null``).
+        Never raises.
+        """
+        try:
+            if self._filter and not (chunk.endswith(b"\n\n")
+                                     and chunk.count(b'"usage"') == chunk.count(b'"usage":null')):
+                self.early = False  # the filter decides from here on, as it always did
+                return False
+            self._held = chunk
+            self._held_at = time.perf_counter()
+            return True
+        except Exception:
+            self.early = False
+            return False
+
+    def release(self) -> None:
+        """Parse the chunk :meth:`hold` took (the caller has had it). Never raises."""
+        chunk = self._held
+        if chunk is None:
+            return
+        self._held = None
+        self.on_chunk(chunk, self._held_at)
+        if self._ttfc is not None or self._parser is None:
+            self.early = False
+
+    def on_chunk(self, chunk: bytes, at: float | None = None) -> bytes:
+        """Called by the tee for every raw chunk (``at``: when it arrived, if not now); returns what the
+        caller gets. Never raises."""
         if self._done:
             return chunk
         try:
             if self._first_chunk is None:
-                self._first_chunk = time.perf_counter()
+                self._first_chunk = at if at is not None else time.perf_counter()
             data = self._decoder.decode(chunk) if self._decoder is not None else chunk
             parser = self._parser
             if parser is not None:
                 out = parser.feed(data)
                 if self._ttfc is None and parser.first_content_seen():
-                    self._ttfc = time.perf_counter() - self.start
+                    self._ttfc = (at if at is not None else time.perf_counter()) - self.start
                     if self._decoder is None:
                         # From now on the tee offers each chunk to the parser's absorber first: a chunk that
                         # only carries generated text is taken in there, passes unchanged, and costs one
@@ -662,6 +827,8 @@ class Call:
     def on_eof(self) -> bytes:
         """The underlying stream ended normally: flush (filter mode) and finish."""
         tail = b""
+        if self._held is not None:
+            self.release()
         if self._done:
             return tail
         if self._filter and self._parser is not None:
@@ -674,6 +841,8 @@ class Call:
 
     def closed(self) -> None:
         """Closed before (or after) the end: complete if the parser saw the end of the answer."""
+        if self._held is not None:
+            self.release()
         if self._done:
             return
         parsed = self._summary()
@@ -682,6 +851,8 @@ class Call:
 
     def abandoned(self) -> None:
         """The tee was garbage-collected without being closed."""
+        if self._held is not None:
+            self.release()
         if self._done:
             return
         parsed = self._summary()
@@ -690,6 +861,8 @@ class Call:
 
     def failed(self, exc: BaseException) -> None:
         """Reading the stream raised (connection cut, timeout...)."""
+        if self._held is not None:
+            self.release()
         if self._done:
             return
         self._finish(self._summary(), type(exc).__qualname__)

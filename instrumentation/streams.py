@@ -92,9 +92,13 @@ class _SyncTee(_Tee):
                             continue
                     except Exception:  # absorb changes nothing before it returns True: on_chunk takes it
                         call.steady = None
-                out = call.on_chunk(chunk)
-                if out:
-                    yield out
+                if call.early and call.hold(chunk):
+                    yield chunk  # the caller first; parsed when it comes back for more (Call.hold)
+                    call.release()
+                else:
+                    out = call.on_chunk(chunk)
+                    if out:
+                        yield out
                 absorb = call.steady
         except GeneratorExit:
             # The consumer stopped iterating; close() or garbage collection of the tee ends the span.
@@ -128,9 +132,13 @@ class _AsyncTee(_Tee):
                             continue
                     except Exception:
                         call.steady = None
-                out = call.on_chunk(chunk)
-                if out:
-                    yield out
+                if call.early and call.hold(chunk):
+                    yield chunk  # as in _SyncTee.__iter__
+                    call.release()
+                else:
+                    out = call.on_chunk(chunk)
+                    if out:
+                        yield out
                 absorb = call.steady
         except GeneratorExit:
             # The consumer stopped iterating; close() or garbage collection of the tee ends the span.

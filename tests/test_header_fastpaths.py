@@ -1,0 +1,75 @@
+"""The raw-list fast paths over httpx ``Headers`` answer exactly what the ``Headers`` API answers.
+
+``pop_inferops_headers`` and ``header_value`` read ``Headers._list`` directly
+(the ``Headers`` API decodes every name and value to learn their encoding on
+each ``in`` / ``get``); these tests hold them to plain ``Headers`` code on
+arbitrary header lists: duplicates, mixed case, non-ASCII values.
+"""
+
+from __future__ import annotations
+
+import httpx
+import httpx2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inferops.instrumentation.attribution import HEADER_PREFIX, header_value, pop_inferops_headers
+
+LIBS = [httpx, httpx2]
+
+_names = st.sampled_from(["Content-Type", "content-encoding", "Content-Encoding", "baggage", "Baggage",
+                          "X-Inferops-Team", "x-inferops-project", "X-INFEROPS-Feature_Name", "x-inferopsx",
+                          "x-stainless-os", "Authorization", "X-Inferops-", "baggagex"])
+_values = st.one_of(st.sampled_from(["gzip", "team=a", "", "core", "deflate, gzip"]),
+                    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=255), max_size=8),
+                    st.binary(max_size=8).filter(lambda b: b"\r" not in b and b"\n" not in b))
+_header_lists = st.lists(st.tuples(_names, _values), max_size=12)
+
+
+def _headers(lib, pairs):
+    raw = [(k.encode(), v if isinstance(v, bytes) else v.encode("latin-1")) for k, v in pairs]
+    return lib.Headers(raw)
+
+
+def _reference_pop(headers, strip_baggage: bool) -> dict[str, str]:
+    """The straightforward version, through the Headers API only."""
+    found = {}
+    if strip_baggage and "baggage" in headers:
+        del headers["baggage"]
+    for key in [k for k in headers.keys() if k.lower().startswith(HEADER_PREFIX)]:
+        found[key.lower()[len(HEADER_PREFIX):].replace("_", "-")] = headers.get(key, "")
+        del headers[key]
+    return found
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@pytest.mark.parametrize("strip_baggage", [True, False])
+@settings(max_examples=300, deadline=None)
+@given(pairs=_header_lists)
+def test_pop_inferops_headers_equals_the_headers_api(lib, strip_baggage, pairs):
+    fast, slow = _headers(lib, pairs), _headers(lib, pairs)
+    assert pop_inferops_headers(fast, strip_baggage) == _reference_pop(slow, strip_baggage)
+    assert fast.raw == slow.raw  # the same headers left, in the same order
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@settings(max_examples=300, deadline=None)
+@given(pairs=_header_lists, name=_names)
+def test_header_value_equals_headers_get(lib, pairs, name):
+    headers = _headers(lib, pairs)
+    assert header_value(headers, name.lower().encode()) == headers.get(name, "")
+
+
+def test_header_value_of_a_plain_mapping():
+    assert header_value({"content-encoding": "gzip"}, b"content-encoding") == "gzip"
+    assert header_value({}, b"content-encoding") == ""
+
+
+def test_baggage_kept_unless_asked_and_nothing_else_touched():
+    h = httpx2.Headers({"baggage": "team=a", "X-Inferops-Team": "core", "accept": "x"})
+    assert pop_inferops_headers(h) == {"team": "core"}
+    assert h.raw == [(b"baggage", b"team=a"), (b"accept", b"x")]
+    assert pop_inferops_headers(h, strip_baggage=True) == {}
+    assert h.raw == [(b"accept", b"x")]
+
