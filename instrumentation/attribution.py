@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from contextlib import ContextDecorator
 from typing import Any, Mapping
 
@@ -32,6 +33,7 @@ FIELDS: tuple[str, ...] = ("team", "project", "feature", "user", "environment")
 HEADER_PREFIX = "x-inferops-"
 _PREFIX_BYTES = HEADER_PREFIX.encode()
 _PREFIX_LEN = len(_PREFIX_BYTES)
+_second = operator.itemgetter(1)
 
 _settings_cache: list = []
 
@@ -168,11 +170,11 @@ def pop_inferops_headers(headers, strip_baggage: bool = False) -> dict[str, str]
     found: dict[str, str] = {}
     entries = getattr(headers, "_list", None)  # httpx/httpx2: [(name, lower-case name, value)] as bytes
     if type(entries) is list and entries and type(entries[0]) is tuple and len(entries[0]) == 3:
-        prefix = _PREFIX_BYTES
-        for _, lower, _ in entries:
-            if lower.startswith(prefix) or lower == b"baggage":
-                break
-        else:
+        try:  # every lower-case name in one string: two substring tests in C instead of a loop in Python
+            names = b"\n".join(map(_second, entries))
+        except TypeError:
+            names = _PREFIX_BYTES  # not bytes: take the long way below
+        if _PREFIX_BYTES not in names and b"baggage" not in names:
             return found  # the common case: no X-Inferops-* header and no baggage
     else:
         raw = getattr(headers, "raw", None)  # [(name bytes, value bytes)], no decoding
@@ -206,3 +208,33 @@ def header_value(headers, lower_name: bytes) -> str:
             return ", ".join(v.decode("ascii") for v in values)
     return headers.get(lower_name.decode("ascii"), "")
 
+
+
+def set_headers(headers, items: list[tuple[str, str]]) -> None:
+    """``headers[name] = value`` for each pair, in order, on an httpx ``Headers``.
+
+    Same result as ``Headers.__setitem__`` (the first entry of a name replaced in place, later duplicates
+    removed, else appended), from one C-built list of the lower-case names instead of an encode, a lower
+    and a Python loop over every header per write. Non-ASCII pairs and other mappings go through
+    ``__setitem__`` itself.
+    """
+    entries = getattr(headers, "_list", None)
+    if not (type(entries) is list and (not entries or (type(entries[0]) is tuple and len(entries[0]) == 3))
+            and all(n.isascii() and v.isascii() for n, v in items)):
+        for name, value in items:
+            headers[name] = value
+        return
+    keys = list(map(_second, entries))
+    for name, value in items:
+        raw = name.encode("ascii")
+        lower = raw.lower()
+        entry = (raw, lower, value.encode("ascii"))
+        if lower not in keys:
+            entries.append(entry)
+            keys.append(lower)
+            continue
+        first = keys.index(lower)
+        entries[first] = entry
+        if keys.count(lower) > 1:
+            entries[first + 1:] = [e for e in entries[first + 1:] if e[1] != lower]
+            keys = list(map(_second, entries))

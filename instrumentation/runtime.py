@@ -38,7 +38,7 @@ from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Outcome, UsageSource
 from inferops.processors.recorder import Attribution, CallSample
 from inferops.processors.usage import UsageRecord
 
-from .attribution import header_value, pop_inferops_headers
+from .attribution import header_value, pop_inferops_headers, set_headers
 from .estimate import request_text
 from .providers.base import Endpoint, ParsedResponse, RequestInfo
 from .spanattrs import sampler_ignores_attributes, set_clean_attributes
@@ -297,9 +297,14 @@ class Runtime:
                 if routed is not None:
                     new_body = routed
             if new_body is not None and new_body != body:
-                _replace_body(request, new_body, hooks.byte_stream)
-            if info.injected_stream_usage:
-                headers["Accept-Encoding"] = "identity"
+                request._content = new_body
+                request.stream = hooks.byte_stream(new_body)
+                if info.injected_stream_usage:  # a stream without the usage chunk filtered: no compression
+                    set_headers(headers, [("Content-Length", str(len(new_body))), ("Accept-Encoding", "identity")])
+                else:
+                    set_headers(headers, [("Content-Length", str(len(new_body)))])
+            elif info.injected_stream_usage:
+                set_headers(headers, [("Accept-Encoding", "identity")])
         except BudgetExceededError:
             raise
         except Exception:
@@ -436,12 +441,6 @@ def _attribution_attrs(who) -> dict[str, Any]:
         _WHO_ATTRS.clear()
     _WHO_ATTRS[id(who)] = (who, attrs)
     return attrs
-
-
-def _replace_body(request, new_body: bytes, byte_stream: type) -> None:
-    request._content = new_body
-    request.stream = byte_stream(new_body)
-    request.headers["Content-Length"] = str(len(new_body))
 
 
 #: Serialises the start of calls' spans (see :meth:`Call._open_span`): taken once per call. Reentrant, so

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inferops.instrumentation.attribution import HEADER_PREFIX, header_value, pop_inferops_headers
+from inferops.instrumentation.attribution import HEADER_PREFIX, header_value, pop_inferops_headers, set_headers
 
 LIBS = [httpx, httpx2]
 
@@ -73,3 +73,28 @@ def test_baggage_kept_unless_asked_and_nothing_else_touched():
     assert pop_inferops_headers(h, strip_baggage=True) == {}
     assert h.raw == [(b"accept", b"x")]
 
+
+
+_writes = st.lists(st.tuples(st.sampled_from(["Content-Length", "content-length", "Accept-Encoding", "baggage",
+                                              "X-Inferops-Team", "Content-Encoding", "X-New"]),
+                             st.sampled_from(["0", "123", "identity", "gzip, br", ""])), min_size=1, max_size=3)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@settings(max_examples=300, deadline=None)
+@given(pairs=_header_lists, writes=_writes)
+def test_set_headers_equals_setitem_in_order(lib, pairs, writes):
+    fast, slow = _headers(lib, pairs), _headers(lib, pairs)
+    set_headers(fast, writes)
+    for name, value in writes:
+        slow[name] = value
+    assert fast.raw == slow.raw
+
+
+def test_set_headers_non_ascii_and_plain_mappings_go_through_setitem():
+    h = httpx2.Headers({"a": "b"})
+    set_headers(h, [("x-note", "caf\u00e9")])
+    assert h["x-note"] == "caf\u00e9"
+    d = {}
+    set_headers(d, [("Content-Length", "3")])
+    assert d == {"Content-Length": "3"}
