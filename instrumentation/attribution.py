@@ -126,8 +126,10 @@ class Resolver:
         #: What a call with no X-Inferops-* header, no baggage and no user in the body resolves to.
         self._plain = self._make(dict(self.defaults))
 
-    def resolve(self, headers: Mapping[str, str], body_user: str = ""):
-        bag = baggage.get_all()
+    def resolve(self, headers: Mapping[str, str], body_user: str = "", context=None):
+        """The call's attribution from its headers, the baggage of ``context`` (default: the current one),
+        the body's user and the resource defaults."""
+        bag = baggage.get_all(context)
         if not headers and not bag and not body_user:
             return self._plain
         values: dict[str, str] = {}

@@ -283,8 +283,9 @@ class Runtime:
         if info.injected_stream_usage and not self._may_inject(endpoint):
             info.injected_stream_usage = False
             info.new_body = None
-        who = self.resolver.resolve(tagged, info.user)
-        call = Call(self, adapter, info, who, request, hooks)
+        parent = otel_context.get_current()
+        who = self.resolver.resolve(tagged, info.user, parent)
+        call = Call(self, adapter, info, who, request, hooks, parent)
         try:
             decision = self._enforce(call)
             new_body = info.new_body
@@ -509,6 +510,31 @@ class _PendingSpan(trace.Span):
         return f"_PendingSpan({self._real()!r})"
 
 
+def _context_keys() -> tuple[str, str] | None:
+    """The context keys under which the OTel API keeps the current span and the baggage.
+
+    :meth:`Call.enter` builds its context in one copy with them, where
+    ``set_span_in_context`` and ``baggage.clear`` copy it twice. Used only if the
+    one-copy context equals what the two API calls give (checked here, at import,
+    on a context with a value of its own); else None and ``enter`` calls the API.
+    """
+    try:
+        empty = otel_context.Context()
+        [span_key] = list(trace.set_span_in_context(trace.INVALID_SPAN, empty))
+        [(baggage_key, cleared)] = list(otel_baggage.clear(context=empty).items())
+        base = otel_context.set_value("inferops.check", 1, empty)
+        api = otel_baggage.clear(context=trace.set_span_in_context(trace.INVALID_SPAN, base))
+        ours = otel_context.Context({**base, span_key: trace.INVALID_SPAN, baggage_key: {}})
+        if cleared == {} and type(ours) is type(api) and ours == api:
+            return span_key, baggage_key
+    except Exception:
+        pass
+    return None
+
+
+_CONTEXT_KEYS = _context_keys()
+
+
 class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
@@ -517,7 +543,7 @@ class Call:
                  "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh", "early", "_held",
                  "_held_at")
 
-    def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks):
+    def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks, parent=None):
         self.rt = rt
         self.adapter = adapter
         self.info = info
@@ -551,7 +577,7 @@ class Call:
         #: The span is started when something first asks for it (see :class:`_PendingSpan`), else when the
         #: call is recorded: with this start time and this parent either way.
         self._span = None
-        self._parent = otel_context.get_current()
+        self._parent = parent if parent is not None else otel_context.get_current()
         self._start_ns = time.time_ns()
         self.start = time.perf_counter()
 
@@ -618,11 +644,22 @@ class Call:
     # -- around the original send -----------------------------------------------------------
 
     def enter(self):
+        """Make the call's span (or its stand-in) current, without baggage unless told to keep it."""
         span = self._span
-        ctx = trace.set_span_in_context(span if span is not None else _PendingSpan(self))
-        if self.rt.strip_baggage:
-            # opentelemetry-instrumentation-httpx injects `baggage` inside send(): give it none.
-            ctx = otel_baggage.clear(context=ctx)
+        if span is None:
+            span = _PendingSpan(self)
+            parent = self._parent  # begin() just took it: still the current context
+        else:  # started early (a budget decision): the parent was used then
+            parent = otel_context.get_current()
+        strip = self.rt.strip_baggage  # opentelemetry-instrumentation-httpx injects `baggage` inside send()
+        if _CONTEXT_KEYS is not None:  # one copy of the context instead of two (see _context_keys)
+            span_key, baggage_key = _CONTEXT_KEYS
+            ctx = otel_context.Context({**parent, span_key: span, baggage_key: {}} if strip
+                                       else {**parent, span_key: span})
+        else:
+            ctx = trace.set_span_in_context(span, parent)
+            if strip:
+                ctx = otel_baggage.clear(context=ctx)
         return otel_context.attach(ctx)
 
     @staticmethod

@@ -171,3 +171,42 @@ def test_streamed_send_answered_with_bytes_is_recorded_and_filtered():
     assert received == b"\n\n".join(events[:2] + events[3:])  # the usage-only event removed, nothing else
     [span] = spans
     assert span.attributes["gen_ai.usage.output_tokens"] == 1 and span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+@pytest.mark.parametrize("one_copy", [True, False], ids=["one-copy context", "API calls"])
+@pytest.mark.parametrize("strip", [True, False])
+def test_context_inside_send(monkeypatch, one_copy, strip):
+    """Inside send: the call's span is current, the caller's other context values are kept, the baggage is
+    gone unless INFEROPS_STRIP_BAGGAGE=false; after send the caller's context is back."""
+    from opentelemetry import baggage, context
+
+    from inferops.instrumentation import runtime
+    from inferops.settings import Settings
+
+    if not one_copy:
+        monkeypatch.setattr(runtime, "_CONTEXT_KEYS", None)
+    else:
+        assert runtime._CONTEXT_KEYS is not None  # the import-time check passed on this API version
+    key = context.create_key("app-value")
+    seen = {}
+
+    def inside():
+        seen["span"] = trace.get_current_span().get_span_context()
+        seen["baggage"] = dict(baggage.get_all())
+        seen["app"] = context.get_value(key)
+
+    with instrumented(Settings(strip_baggage=strip)) as cap:
+        ctx = context.set_value(key, "kept", baggage.set_baggage("team", "core"))
+        token = context.attach(ctx)
+        try:
+            with _client(inside) as client:
+                client.post(URL, json=CHAT)
+            after = context.get_current()
+        finally:
+            context.detach(token)
+        [span] = cap.spans()
+    assert seen["span"] == span.context
+    assert seen["app"] == "kept"
+    assert seen["baggage"] == ({} if strip else {"team": "core"})
+    assert after == ctx
+    assert span.attributes["inferops.team"] == "core"  # attribution read the baggage before it was cleared
