@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from inferops.instrumentation.providers import anthropic as anthropic_mod
@@ -83,6 +83,11 @@ def test_openai_known_fragments(fragment, tier_form, events):
 
 @pytest.mark.parametrize("fragment, events", [
     (_anthropic_delta(" hi"), 1),
+    (_anthropic_delta(""), 1),
+    (_anthropic_delta(" a\n").replace(b"\\n", b"\n"), 1),        # a raw LF in the data: still one blank line
+    (_anthropic_delta(" a") + b"\n\n", -1),                       # an empty event after it
+    (_anthropic_delta(" a")[:-2] + ANTHROPIC_LINE + b"\n\n", -1),  # a second delta line in the same data
+    (_anthropic_delta(" amazon-bedrock"), -1),
     (_anthropic_delta(" a") + _anthropic_delta(" b") + _anthropic_delta('"quoted" \\n'), 3),
     (_anthropic_delta(" a") + b'event: message_delta\ndata: {"type":"message_delta"}\n\n', -1),
     (_anthropic_delta(" a")[:-2], -1),
@@ -118,6 +123,16 @@ def test_anthropic_same_answer_on_token_soup(parts, line):
     assert _compiled().anthropic_deltas(data, line) == anthropic_mod._delta_events_py(data, line)
 
 
+@settings(max_examples=600, deadline=None)
+@given(st.sampled_from([ANTHROPIC_LINE, b"d", b"\n\n", b"data: ", b"data: x\n", b"data: \r", b"data: {",
+                        ANTHROPIC_LINE + b'"x', b"a\n"]),
+       st.lists(st.sampled_from(ANTHROPIC_TOKENS) | st.binary(max_size=4), max_size=6))
+def test_anthropic_one_event_reads_same_answer(line, payload):
+    """The compiled test's shortcut for a read of exactly one delta event, and everything near it."""
+    data = b"event: content_block_delta\n" + line + b"".join(payload) + b"\n\n"
+    assert _compiled().anthropic_deltas(data, line) == anthropic_mod._delta_events_py(data, line)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400), st.binary(max_size=8))
 def test_same_answer_on_arbitrary_bytes(data, needle):
@@ -129,6 +144,9 @@ def test_same_answer_on_arbitrary_bytes(data, needle):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.text(max_size=12), min_size=1, max_size=8), st.booleans())
 def test_real_fragments_agree_and_count_events(texts, tier):
+    # A text that is exactly a watched key ("usage", ...) puts that key, quoted, into the bytes: the byte test
+    # then declines (-1, the chunk is decoded instead), which is right but not what this test counts.
+    assume(not {"usage", "finish_reason", "service_tier", "error"} & set(texts))
     compiled = _compiled()
     oa = b"".join(_openai_chunk(t, tier) for t in texts)
     tier_form = TIER if tier else b""
