@@ -88,6 +88,8 @@ def test_openai_known_fragments(fragment, tier_form, events):
     (_anthropic_delta(" a") + b"\n\n", -1),                       # an empty event after it
     (_anthropic_delta(" a")[:-2] + ANTHROPIC_LINE + b"\n\n", -1),  # a second delta line in the same data
     (_anthropic_delta(" amazon-bedrock"), -1),
+    (_anthropic_delta(" a") + _anthropic_delta(" amazon-bedrock"), -1),
+    (_anthropic_delta(" zoo") + _anthropic_delta(" b") + _anthropic_delta(" c"), 3),
     (_anthropic_delta(" a") + _anthropic_delta(" b") + _anthropic_delta('"quoted" \\n'), 3),
     (_anthropic_delta(" a") + b'event: message_delta\ndata: {"type":"message_delta"}\n\n', -1),
     (_anthropic_delta(" a")[:-2], -1),
@@ -123,13 +125,15 @@ def test_anthropic_same_answer_on_token_soup(parts, line):
     assert _compiled().anthropic_deltas(data, line) == anthropic_mod._delta_events_py(data, line)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(st.sampled_from([ANTHROPIC_LINE, b"d", b"\n\n", b"data: ", b"data: x\n", b"data: \r", b"data: {",
                         ANTHROPIC_LINE + b'"x', b"a\n"]),
-       st.lists(st.sampled_from(ANTHROPIC_TOKENS) | st.binary(max_size=4), max_size=6))
-def test_anthropic_one_event_reads_same_answer(line, payload):
-    """The compiled test's shortcut for a read of exactly one delta event, and everything near it."""
-    data = b"event: content_block_delta\n" + line + b"".join(payload) + b"\n\n"
+       st.lists(st.lists(st.sampled_from(ANTHROPIC_TOKENS) | st.binary(max_size=4), max_size=5), min_size=1,
+                max_size=4),
+       st.sampled_from([b"", b"\n\n", b"event: ping\n", b"x"]))
+def test_anthropic_delta_event_reads_same_answer(line, payloads, tail):
+    """The compiled test's shortcut for reads made of delta events only, and everything near it."""
+    data = b"".join(b"event: content_block_delta\n" + line + b"".join(p) + b"\n\n" for p in payloads) + tail
     assert _compiled().anthropic_deltas(data, line) == anthropic_mod._delta_events_py(data, line)
 
 

@@ -97,26 +97,31 @@ static Py_ssize_t
 anthropic_deltas_impl(const char *s, Py_ssize_t n, const char *line, Py_ssize_t line_len)
 {
 #if defined(__GLIBC__) || defined(__APPLE__) || defined(__FreeBSD__)
-    /* The usual read: exactly one delta event, "event: content_block_delta\n" + delta line + payload + "\n\n".
-     * For a delta line that starts with "data: " and holds no LF or CR (the parser's does), and a payload with
-     * no LF, CR or second delta line, the counts below are 1 and 1: the one "\n\n" is the end (the event
-     * line's LF is followed by "d"), and no occurrence of the line can start in the event line (which holds
-     * no "data: " and ends in no prefix of it) or reach into the final "\n\n". The same answer from a few
-     * scans instead of a count per needle with a stop at every first byte. */
+    /* The usual read: one or more delta events, each "event: content_block_delta\n" + delta line + payload +
+     * "\n\n". For a delta line that starts with "data: " and holds no LF or CR (the parser's does), and
+     * payloads with no LF, CR or "data: ", the counts below are k and k for k such events: the "\n\n" are the
+     * ends (each event line's LF is followed by "d"), and no occurrence of the line can start in an event
+     * line (which holds no "data: " and ends in no prefix of it) or in a payload, or reach into an end. The
+     * same answer from a few scans per event instead of a count per needle with a stop at every first byte;
+     * anything else (a quiet event, a CR, a second line...) is left to the counts. */
     static const char event_line[] = "event: content_block_delta\n";
     const Py_ssize_t e = (Py_ssize_t)(sizeof(event_line) - 1), h = e + line_len;
-    if (line_len > 6 && n >= h + 2 && s[n - 1] == '\n' && s[n - 2] == '\n' && memcmp(s, event_line, (size_t)e) == 0
-        && memcmp(s + e, line, (size_t)line_len) == 0 && memcmp(line, "data: ", 6) == 0
+    if (line_len > 6 && n >= h + 2 && s[n - 1] == '\n' && s[n - 2] == '\n' && memcmp(line, "data: ", 6) == 0
         && memchr(line, '\n', (size_t)line_len) == NULL && memchr(line, '\r', (size_t)line_len) == NULL) {
-        const char *body = s + h;
-        size_t blen = (size_t)(n - h - 2);
-        /* memmem's set-up grows with the needle: look for the line's "data: " (which it starts with) and for
-         * the "z" of "amazon-bedrock" first, and only then, rarely, for the whole thing. */
-        if (memchr(body, '\n', blen) == NULL && memchr(body, '\r', blen) == NULL
-            && memmem(body, blen, "data: ", 6) == NULL
-            && (memchr(s, 'z', (size_t)n) == NULL || memmem(s, (size_t)n, "amazon-bedrock", 14) == NULL))
-            return 1;
-        /* anything else (a second event, a CR, Bedrock metrics...): the general test decides */
+        const char *p = s, *end = s + n;
+        Py_ssize_t events = 0;
+        while (end - p >= h + 2 && memcmp(p, event_line, (size_t)e) == 0 && memcmp(p + e, line, (size_t)line_len) == 0) {
+            const char *body = p + h;
+            const char *q = memchr(body, '\n', (size_t)(end - body));  /* the payload ends at its first LF */
+            if (q == NULL || q + 1 >= end || q[1] != '\n' || memchr(body, '\r', (size_t)(q - body)) != NULL
+                || memmem(body, (size_t)(q - body), "data: ", 6) != NULL)
+                break;
+            events++;
+            p = q + 2;
+        }
+        /* memmem's set-up grows with the needle: the "z" of "amazon-bedrock" first, rarely the whole. */
+        if (p == end && (memchr(s, 'z', (size_t)n) == NULL || memmem(s, (size_t)n, "amazon-bedrock", 14) == NULL))
+            return events;
     }
 #endif
     if (line_len > 0 && ends_with(s, n, LIT("\n\n")) && memchr(s, '\r', (size_t)n) == NULL) {
