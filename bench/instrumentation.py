@@ -341,8 +341,9 @@ class CriticalPath:
 
     Wall-clock time to first chunk against a local server is noisy (scheduling,
     delayed ACKs); this sums, per streamed call, the time spent in
-    ``Runtime.begin``, ``Call.enter``, ``Call.response`` and the first
-    ``Call.on_chunk``: exactly what inferops adds in front of the first chunk.
+    ``Runtime.begin``, ``Call.enter``, ``Call.response`` and what the tee runs
+    on the first chunk before handing it over: ``Call.hold`` (the chunk is
+    parsed after the hand-over) or ``Call.on_chunk`` (parsed before it).
     """
 
     def __init__(self):
@@ -371,13 +372,16 @@ class CriticalPath:
                         cur[key] = cur.pop("pending", 0.0) + dt
                     elif name == "response":
                         cur[key] = cur.get(key, 0.0) + dt
-                    elif name == "on_chunk" and key in cur:
+                    elif name == "hold" and key in cur:
                         self.samples.append(cur.pop(key) + dt)
+                    elif name == "on_chunk" and key in cur and (len(a) < 2 or a[1] is None):
+                        self.samples.append(cur.pop(key) + dt)  # called by the tee itself, not by release()
             setattr(cls, name, wrapper)
 
         timed(Runtime, "begin")
         timed(Call, "enter")
         timed(Call, "response")
+        timed(Call, "hold")
         timed(Call, "on_chunk")
 
     def uninstall(self):
@@ -548,7 +552,7 @@ def main() -> int:
             f"{(statistics.median(by[n]) - b) * 1e6:.0f} us" for n in names) + " |")
     samples = sorted(crit.samples)
     if samples:
-        print(f"\ninferops code on the path to the first chunk (begin + enter + response + first on_chunk), "
+        print(f"\ninferops code on the path to the first chunk (begin + enter + response + first hold/on_chunk), "
               f"{len(samples)} streamed calls: median {statistics.median(samples) * 1e6:.0f} us, "
               f"p90 {samples[int(len(samples) * 0.9)] * 1e6:.0f} us")
     print()
