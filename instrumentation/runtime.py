@@ -876,13 +876,14 @@ class Call:
         return tail
 
     def closed(self) -> None:
-        """Closed before (or after) the end: complete if the parser saw the end of the answer."""
+        """Closed before (or after) the end: complete if the parser saw the end of the answer (a finish
+        reason; usage alone is not an end: Anthropic's message_start and Gemini's every chunk carry usage)."""
         if self._held is not None:
             self.release()
         if self._done:
             return
         parsed = self._summary()
-        complete = parsed is not None and (parsed.finish_reasons or parsed.usage is not None)
+        complete = parsed is not None and bool(parsed.finish_reasons)
         self._finish(parsed, "" if complete else "stream_closed")
 
     def abandoned(self) -> None:
@@ -892,7 +893,7 @@ class Call:
         if self._done:
             return
         parsed = self._summary()
-        complete = parsed is not None and (parsed.finish_reasons or parsed.usage is not None)
+        complete = parsed is not None and bool(parsed.finish_reasons)
         self._finish(parsed, "" if complete else "stream_abandoned")
 
     def failed(self, exc: BaseException) -> None:

@@ -204,3 +204,48 @@ def test_filter_mode_usage_spelled_with_a_space_is_still_hidden():
         [span] = cap.spans()
     assert got == b"".join(spaced[:4] + spaced[5:])
     assert span.attributes[GenAI.USAGE_OUTPUT_TOKENS] == 2
+
+
+def test_anthropic_closed_after_message_start_is_not_complete():
+    """message_start carries usage (the input tokens): that is not the end of the answer."""
+    with instrumented() as cap:
+        with _client(AN_EVENTS) as client, client.stream("POST", ANTHROPIC_URL, json=AN_BODY,
+                                                         headers=AN_HEADERS) as resp:
+            it = resp.iter_raw()
+            next(it), next(it), next(it)  # message_start, content_block_start, the first delta
+        [span] = cap.spans()
+    a = span.attributes
+    assert a[GenAI.ERROR_TYPE] == "stream_closed"
+    assert a[GenAI.USAGE_INPUT_TOKENS] == 25  # what was received is still recorded and priced
+    assert GenAI.RESPONSE_FINISH_REASONS not in a
+
+
+def test_anthropic_closed_after_message_delta_is_complete():
+    with instrumented() as cap:
+        with _client(AN_EVENTS) as client, client.stream("POST", ANTHROPIC_URL, json=AN_BODY,
+                                                         headers=AN_HEADERS) as resp:
+            for i, _ in enumerate(resp.iter_raw()):
+                if i == 4:  # message_delta (stop reason, output usage) read; message_stop not
+                    break
+        [span] = cap.spans()
+    assert GenAI.ERROR_TYPE not in span.attributes
+    assert span.attributes[GenAI.RESPONSE_FINISH_REASONS] == ("end_turn",)
+
+
+def test_responses_stream_closed_in_progress_has_no_finish_reason():
+    def ev(typ, status):
+        resp = {"id": "resp_1", "object": "response", "model": "gpt-4o-2024-08-06", "status": status,
+                "output": [], "usage": None}
+        return f"event: {typ}\ndata: {json.dumps({'type': typ, 'response': resp})}\n\n".encode()
+
+    reads = [ev("response.created", "in_progress"), ev("response.in_progress", "in_progress"),
+             b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","delta":"Hi"}\n\n']
+    body = {"model": "gpt-4o", "input": "hi", "stream": True}
+    with instrumented() as cap:
+        with _client(reads) as client, client.stream("POST", "https://api.openai.com/v1/responses",
+                                                     json=body) as resp:
+            it = resp.iter_raw()
+            next(it), next(it)
+        [span] = cap.spans()
+    assert span.attributes[GenAI.ERROR_TYPE] == "stream_closed"
+    assert GenAI.RESPONSE_FINISH_REASONS not in span.attributes

@@ -239,8 +239,8 @@ def _responses_summary(obj: dict, out: ParsedResponse) -> None:
     incomplete = as_dict(obj.get("incomplete_details")).get("reason")
     if isinstance(incomplete, str):
         out.finish_reasons.append(incomplete[:64])
-    elif status:
-        out.finish_reasons.append(status[:64])
+    elif status and status not in ("in_progress", "queued"):  # those are not an end (a stream cut early,
+        out.finish_reasons.append(status[:64])                # a background response)
     if not out.output_text:
         for item in as_list(obj.get("output")):
             if isinstance(item, dict) and item.get("type") == "message":
