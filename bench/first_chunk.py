@@ -39,9 +39,11 @@ MSGS = [{"role": "user", "content": "Summarise the quarterly cost report in one 
 CHUNKS = 50
 
 
-def _setup():
-    """The mock server, inferops on (one runtime for the whole run), and per SDK an (uninstrumented,
-    instrumented) pair of clients."""
+def _setup(quiet: bool = False):
+    """The mock server, inferops on (one runtime for the whole run), per SDK an (uninstrumented,
+    instrumented) pair of clients, and a function that exports the spans and records the metrics batched so
+    far. ``quiet``: no timer-driven export or metric flush (under callgrind, whose slowed clock would fire
+    them inside random calls of either arm; the child flushes between calls instead)."""
     sys.path.insert(0, HERE)
     import anthropic
     import httpx2
@@ -65,10 +67,12 @@ def _setup():
                               stderr=subprocess.DEVNULL, text=True)
     base = server.stdout.readline().strip()
     tp = TracerProvider()
-    tp.add_span_processor(BatchSpanProcessor(bench.DropExporter()))
+    tp.add_span_processor(BatchSpanProcessor(bench.DropExporter(), **(
+        {"schedule_delay_millis": 3_600_000} if quiet else {})))
     mp = MeterProvider(metric_readers=[OpenMetricsReader()])
     rt = build_runtime(tracer_provider=tp, meter_provider=mp, settings=Settings(
-        provider_endpoints={base + "/openai/v1": "openai", base + "/anthropic": "anthropic"}))
+        provider_endpoints={base + "/openai/v1": "openai", base + "/anthropic": "anthropic"},
+        **({"metrics_batch_interval_seconds": 3600.0} if quiet else {})))
     patch_all(rt)
     assert httpx2.Client.send is not original_send
     kw = {"api_key": "sk-bench", "max_retries": 0}
@@ -78,7 +82,11 @@ def _setup():
         "anthropic": tuple(anthropic.Anthropic(base_url=base + "/anthropic", http_client=c(), **kw)
                            for c in (PlainClient, httpx2.Client)),
     }
-    return server, pairs
+    def flush():
+        tp.force_flush()
+        rt.flush_metrics()
+
+    return server, pairs, flush
 
 
 def _first_event(kind: str, client, mark=None) -> tuple[float, float]:
@@ -105,7 +113,7 @@ def _first_event(kind: str, client, mark=None) -> tuple[float, float]:
 
 def timing(calls: int) -> None:
     warnings.simplefilter("ignore", DeprecationWarning)
-    server, pairs = _setup()
+    server, pairs, _ = _setup()
     try:
         for kind, (plain, inst) in pairs.items():
             for _ in range(30):  # warm: imports, connections, memos
@@ -136,7 +144,7 @@ def timing(calls: int) -> None:
 def child(calls: int) -> None:
     """Under callgrind: each call's path to its first event between two ``os.getppid()`` marks."""
     warnings.simplefilter("ignore", DeprecationWarning)
-    server, pairs = _setup()
+    server, pairs, flush = _setup(quiet=True)
     try:
         for kind, (plain, inst) in pairs.items():
             for _ in range(5):
@@ -144,6 +152,7 @@ def child(calls: int) -> None:
         for _ in range(calls):
             for kind, (plain, inst) in pairs.items():
                 for arm, client in (("none", plain), ("inferops", inst)):
+                    flush()  # the previous call's span export and metrics: outside every measured path
                     _first_event(kind, client, os.getppid)
                     print(f"CALL\t{kind}\t{arm}", flush=True)
     finally:

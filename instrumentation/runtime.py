@@ -449,6 +449,8 @@ def _attribution_attrs(who) -> dict[str, Any]:
 _OPEN_LOCK = threading.RLock()
 #: ``Call._parent`` while the SDK starts the call's span.
 _OPENING = object()
+#: ``Call._parser`` of a stream whose parser is made when its first chunk is parsed.
+_LAZY = object()
 
 
 class _PendingSpan(trace.Span):
@@ -761,16 +763,26 @@ class Call:
             self._wrap(response, is_async)
             return
         if info.stream and self._status < 400:
-            try:
-                self._parser = self.adapter.stream_parser(info, response.headers)
-            except Exception as exc:
-                self.rt.count_internal("adapter.stream_parser", exc, info.provider)
-                self._parser = None
-            self._filter = bool(info.injected_stream_usage and self._decoder is None and self._parser)
-            self.early = self._parser is not None
+            # Made when the first chunk is parsed (after the caller has it, see hold), not here in front of it.
+            self._parser = _LAZY
+            self._filter = bool(info.injected_stream_usage and self._decoder is None)
+            self.early = True
         else:
             self._buffer = bytearray()
         self._wrap(response, is_async)
+
+    def _make_parser(self):
+        """The stream parser, made on first use; None (and nothing filtered from here on) if the adapter
+        fails to make one. Never raises."""
+        try:
+            parser = self.adapter.stream_parser(self.info, self._headers)
+        except Exception as exc:
+            self.rt.count_internal("adapter.stream_parser", exc, self.info.provider)
+            parser = None
+            self._filter = False
+            self.early = False
+        self._parser = parser
+        return parser
 
     def _wrap(self, response, is_async: bool) -> None:
         cls = self._hooks.async_tee if is_async else self._hooks.sync_tee
@@ -822,6 +834,8 @@ class Call:
                 self._first_chunk = at if at is not None else time.perf_counter()
             data = self._decoder.decode(chunk) if self._decoder is not None else chunk
             parser = self._parser
+            if parser is _LAZY:
+                parser = self._make_parser()
             if parser is not None:
                 out = parser.feed(data)
                 if self._ttfc is None and parser.first_content_seen():
@@ -867,7 +881,7 @@ class Call:
             self.release()
         if self._done:
             return tail
-        if self._filter and self._parser is not None:
+        if self._filter and self._parser is not None and self._parser is not _LAZY:
             try:
                 tail = self._parser.flush() or b""
             except Exception as exc:
@@ -906,6 +920,8 @@ class Call:
 
     def _summary(self) -> ParsedResponse | None:
         try:
+            if self._parser is _LAZY:  # the stream ended before its first chunk
+                self._make_parser()
             if self._parser is not None:
                 return self._parser.finish()
             if self._buffer is not None:

@@ -249,3 +249,36 @@ def test_responses_stream_closed_in_progress_has_no_finish_reason():
         [span] = cap.spans()
     assert span.attributes[GenAI.ERROR_TYPE] == "stream_closed"
     assert GenAI.RESPONSE_FINISH_REASONS not in span.attributes
+
+
+def test_stream_parser_made_at_the_first_chunk_and_failing_there_passes_everything_through(monkeypatch):
+    """The parser is made when the first chunk is parsed; an adapter that fails to make one costs the call its
+    parsing (counted), never the caller's bytes, and the filter is off from then on."""
+    from inferops.instrumentation.providers.openai import OpenAIAdapter
+    from inferops.names import Metrics
+
+    made = []
+
+    def broken(self, info, headers):
+        made.append(1)
+        raise RuntimeError("no parser")
+
+    monkeypatch.setattr(OpenAIAdapter, "stream_parser", broken)
+    with instrumented() as cap:
+        with _client([b"".join(OA_EVENTS)]) as client, client.stream("POST", OPENAI_URL, json=OA_BODY) as resp:
+            assert made == []  # not in front of the first chunk
+            got = b"".join(resp.iter_raw())
+        [span] = cap.spans()
+        errors = cap.samples(Metrics.PARSE_ERRORS.prom_name)
+    assert made == [1]
+    assert got == b"".join(OA_EVENTS)  # nothing filtered without a parser (as when a parser fails mid-stream)
+    assert GenAI.USAGE_INPUT_TOKENS not in span.attributes  # nothing parsed, nothing made up
+    assert any(labels.get("reason") == "adapter.stream_parser" for labels, _ in errors)
+
+
+def test_stream_that_ends_before_its_first_chunk_is_recorded():
+    with instrumented() as cap:
+        with _client([]) as client, client.stream("POST", ANTHROPIC_URL, json=AN_BODY, headers=AN_HEADERS) as resp:
+            assert resp.read() == b""
+        [span] = cap.spans()
+    assert span.attributes[Attr.PARSE_ERROR] == "no events"
