@@ -25,12 +25,10 @@ which are most of the cost of code that runs between two large SDK calls.
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 
@@ -161,22 +159,14 @@ def child(calls: int) -> None:
 
 
 def instructions(calls: int) -> int:
-    out_dir = tempfile.mkdtemp(prefix="inferops-first-chunk-")
-    cmd = ["valgrind", "--tool=callgrind", "--dump-before=getppid", "--collect-systime=no",
-           f"--callgrind-out-file={out_dir}/cg.out", sys.executable, os.path.abspath(__file__), "--child",
-           "--calls", str(calls)]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    if proc.returncode:
-        print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+    sys.path.insert(0, HERE)
+    from instructions import callgrind  # bench/instructions.py
+
+    run = callgrind([os.path.abspath(__file__), "--child", "--calls", str(calls)], "inferops-first-chunk-")
+    if run is None:
         return 1
-    order = [line.split("\t")[1:] for line in proc.stdout.splitlines() if line.startswith("CALL\t")]
-    counts: dict[int, int] = {}
-    for path in glob.glob(f"{out_dir}/cg.out.*"):
-        with open(path) as f:
-            for line in f:
-                if line.startswith("totals:"):
-                    counts[int(path.rsplit(".", 1)[1])] = int(line.split()[1])
-                    break
+    stdout, counts = run
+    order = [line.split("\t")[1:] for line in stdout.splitlines() if line.startswith("CALL\t")]
     # Two marks per call: dump 2i+1 ends what came before call i, dump 2i+2 ends its path to the first event.
     per: dict[str, dict[str, list[int]]] = {}
     for i, (kind, arm) in enumerate(order):

@@ -34,6 +34,24 @@ import warnings
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def callgrind(argv: list[str], prefix: str = "inferops-callgrind-") -> tuple[str, dict[int, int]] | None:
+    """Run ``python *argv`` under callgrind with a dump before each ``os.getppid()``: its stdout and the
+    instructions of each dump (dump number -> count), or None (said on stderr) when valgrind failed.
+    Shared by this script and ``first_chunk.py``."""
+    out_dir = tempfile.mkdtemp(prefix=prefix)
+    proc = subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=getppid", "--collect-systime=no",
+                           f"--callgrind-out-file={out_dir}/cg.out", sys.executable, *argv],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if proc.returncode:
+        print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+        return None
+    counts: dict[int, int] = {}
+    for path in glob.glob(f"{out_dir}/cg.out.*"):
+        with open(path) as f:
+            counts[int(path.rsplit(".", 1)[1])] = next(int(x.split()[1]) for x in f if x.startswith("totals:"))
+    return proc.stdout, counts
+
+
 def child(args: argparse.Namespace) -> None:
     """Runs under callgrind: blocks of calls separated by ``os.getppid()`` marks; prints the block order."""
     sys.path.insert(0, HERE)
@@ -114,30 +132,20 @@ def child(args: argparse.Namespace) -> None:
 
 
 def parent(args: argparse.Namespace) -> int:
-    out_dir = tempfile.mkdtemp(prefix="inferops-callgrind-")
-    cmd = ["valgrind", "--tool=callgrind", "--dump-before=getppid", "--collect-systime=no",
-           f"--callgrind-out-file={out_dir}/cg.out", sys.executable, os.path.abspath(__file__), "--child",
-           "--calls", str(args.calls), "--rounds", str(args.rounds), "--peer", args.peer]
+    argv = [os.path.abspath(__file__), "--child", "--calls", str(args.calls), "--rounds", str(args.rounds),
+            "--peer", args.peer]
     if args.pricing_json:
-        cmd += ["--pricing-json", args.pricing_json]
+        argv += ["--pricing-json", args.pricing_json]
     if args.only:
-        cmd += ["--only", args.only]
+        argv += ["--only", args.only]
     if args.peer_last:
-        cmd += ["--peer-last"]
-    cmd += ["--variant", args.variant]
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    if proc.returncode:
-        print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+        argv += ["--peer-last"]
+    argv += ["--variant", args.variant]
+    run = callgrind(argv)
+    if run is None:
         return 1
-    blocks = [line.split("\t")[1:] for line in proc.stdout.splitlines() if line.startswith("BLOCK\t")]
-    counts: dict[int, int] = {}
-    for path in glob.glob(f"{out_dir}/cg.out.*"):
-        n = int(path.rsplit(".", 1)[1])
-        with open(path) as f:
-            for line in f:
-                if line.startswith("totals:"):
-                    counts[n] = int(line.split()[1])
-                    break
+    stdout, counts = run
+    blocks = [line.split("\t")[1:] for line in stdout.splitlines() if line.startswith("BLOCK\t")]
     # Dumps come in pairs per block: the first ends the warm-up, the second ends the measured calls.
     samples: dict[str, dict[str, list[float]]] = {}
     for i, (name, tool) in enumerate(blocks):
@@ -163,20 +171,12 @@ def inprocess(args: argparse.Namespace) -> int:
           "to first chunk, anthropic |")
     print("|---|---:|---:|---:|---:|---:|")
     for variant in ("full", "nospan", "nometrics", "nospan-nometrics"):
-        out_dir = tempfile.mkdtemp(prefix="inferops-callgrind-")
-        proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--dump-before=getppid", f"--callgrind-out-file={out_dir}/cg.out",
-             sys.executable, os.path.join(HERE, "instructions_inprocess.py"), variant, str(args.calls)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        if proc.returncode:
-            print(f"valgrind run failed ({proc.returncode}); files in {out_dir}", file=sys.stderr)
+        run = callgrind([os.path.join(HERE, "instructions_inprocess.py"), variant, str(args.calls)])
+        if run is None:
             return 1
-        counts = {}
-        for path in glob.glob(f"{out_dir}/cg.out.*"):
-            with open(path) as f:
-                counts[int(path.rsplit(".", 1)[1])] = next(int(x.split()[1]) for x in f if x.startswith("totals:"))
+        stdout, counts = run
         seq = [counts[k] for k in sorted(counts)]
-        lines = [line.split("\t") for line in proc.stdout.splitlines() if "\t" in line]
+        lines = [line.split("\t") for line in stdout.splitlines() if "\t" in line]
         blocks = [x for x in lines if x[0] == "BLOCK"]
         firsts = [x for x in lines if x[0] == "FIRST"]
         # Marks in order: 2 per block (end of the gap before it, end of the block), then 2 per first-chunk call.
