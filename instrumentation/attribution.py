@@ -162,6 +162,15 @@ class Resolver:
         return who
 
 
+def _raw_entries(headers) -> list | None:
+    """The raw header list of an httpx / httpx2 ``Headers``, ``[(name, lower-case name, value)]`` as bytes;
+    None for any other mapping (the helpers below then use its public API)."""
+    entries = getattr(headers, "_list", None)
+    if type(entries) is list and (not entries or (type(entries[0]) is tuple and len(entries[0]) == 3)):
+        return entries
+    return None
+
+
 def pop_inferops_headers(headers, strip_baggage: bool = False) -> dict[str, str]:
     """Remove every ``X-Inferops-*`` header (and with ``strip_baggage`` the ``baggage`` header) from an httpx
     ``Headers``; return field -> value of the ``X-Inferops-*`` ones.
@@ -170,8 +179,8 @@ def pop_inferops_headers(headers, strip_baggage: bool = False) -> dict[str, str]
     ``Headers`` API: its ``in`` alone decodes every header name and value to find out their encoding.
     """
     found: dict[str, str] = {}
-    entries = getattr(headers, "_list", None)  # httpx/httpx2: [(name, lower-case name, value)] as bytes
-    if type(entries) is list and entries and type(entries[0]) is tuple and len(entries[0]) == 3:
+    entries = _raw_entries(headers)
+    if entries is not None:
         try:  # every lower-case name in one string: two substring tests in C instead of a loop in Python
             names = b"\n".join(map(_second, entries))
         except TypeError:
@@ -201,15 +210,14 @@ def header_value(headers, lower_name: bytes) -> str:
     and value to learn their encoding, for a header that is usually not there. Other values, and other
     mappings, go through ``get`` itself, so the answer is always the same.
     """
-    entries = getattr(headers, "_list", None)
-    if type(entries) is list and (not entries or (type(entries[0]) is tuple and len(entries[0]) == 3)):
+    entries = _raw_entries(headers)
+    if entries is not None:
         values = [v for _, k, v in entries if k == lower_name]
         if not values:
             return ""
         if all(type(v) is bytes and v.isascii() for v in values):
             return ", ".join(v.decode("ascii") for v in values)
     return headers.get(lower_name.decode("ascii"), "")
-
 
 
 def set_headers(headers, items: list[tuple[str, str]]) -> None:
@@ -220,9 +228,8 @@ def set_headers(headers, items: list[tuple[str, str]]) -> None:
     and a Python loop over every header per write. Non-ASCII pairs and other mappings go through
     ``__setitem__`` itself.
     """
-    entries = getattr(headers, "_list", None)
-    if not (type(entries) is list and (not entries or (type(entries[0]) is tuple and len(entries[0]) == 3))
-            and all(n.isascii() and v.isascii() for n, v in items)):
+    entries = _raw_entries(headers)
+    if entries is None or not all(n.isascii() and v.isascii() for n, v in items):
         for name, value in items:
             headers[name] = value
         return

@@ -297,15 +297,15 @@ class Runtime:
                 routed = self._route(call, tagged.get("task", ""), new_body if new_body is not None else body)
                 if routed is not None:
                     new_body = routed
+            writes = []
             if new_body is not None and new_body != body:
                 request._content = new_body
                 request.stream = hooks.byte_stream(new_body)
-                if info.injected_stream_usage:  # a stream without the usage chunk filtered: no compression
-                    set_headers(headers, [("Content-Length", str(len(new_body))), ("Accept-Encoding", "identity")])
-                else:
-                    set_headers(headers, [("Content-Length", str(len(new_body)))])
-            elif info.injected_stream_usage:
-                set_headers(headers, [("Accept-Encoding", "identity")])
+                writes.append(("Content-Length", str(len(new_body))))
+            if info.injected_stream_usage:  # the usage chunk is filtered from the raw stream: no compression
+                writes.append(("Accept-Encoding", "identity"))
+            if writes:
+                set_headers(headers, writes)
         except BudgetExceededError:
             raise
         except Exception:
@@ -604,15 +604,12 @@ class Call:
             self._parent = _OPENING
             info, rt = self.info, self.rt
             name = f"{info.operation} {info.request_model}" if info.request_model else info.operation
+            # Samplers that may read attributes get the semconv ones at creation; with the attribute-blind ones
+            # all attributes are set once, when the call is recorded, without the SDK's per-value cleaning.
+            attributes = None if rt.sampler_blind else self._sampling_attrs()
             try:
-                if rt.sampler_blind:
-                    # The sampler never reads attributes: all of them are set once, when the call is recorded,
-                    # without the SDK's per-value cleaning.
-                    span = rt.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT,
-                                                start_time=self._start_ns)
-                else:  # semconv: what samplers may use, at creation
-                    span = rt.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT,
-                                                attributes=self._sampling_attrs(), start_time=self._start_ns)
+                span = rt.tracer.start_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attributes,
+                                            start_time=self._start_ns)
             except BaseException:
                 self._parent = parent
                 raise
@@ -727,12 +724,8 @@ class Call:
         """A streamed send whose body was read before send returned (a transport that answered with bytes,
         like ``MockTransport``): no stream to tee, so parse the (already decoded) body whole now."""
         info = self.info
-        if info.stream and self._status < 400:
-            try:
-                self._parser = self.adapter.stream_parser(info, response.headers)
-            except Exception as exc:
-                self.rt.count_internal("adapter.stream_parser", exc, info.provider)
-            self._filter = bool(info.injected_stream_usage and self._parser)
+        if info.stream and self._status < 400 and self._make_parser() is not None:
+            self._filter = bool(info.injected_stream_usage)
         if self._parser is None:
             self._finish_body(content)
             return
@@ -890,25 +883,24 @@ class Call:
         return tail
 
     def closed(self) -> None:
-        """Closed before (or after) the end: complete if the parser saw the end of the answer (a finish
-        reason; usage alone is not an end: Anthropic's message_start and Gemini's every chunk carry usage)."""
-        if self._held is not None:
-            self.release()
-        if self._done:
-            return
-        parsed = self._summary()
-        complete = parsed is not None and bool(parsed.finish_reasons)
-        self._finish(parsed, "" if complete else "stream_closed")
+        """Closed before (or after) the end."""
+        self._cut_short("stream_closed")
 
     def abandoned(self) -> None:
         """The tee was garbage-collected without being closed."""
+        self._cut_short("stream_abandoned")
+
+    def _cut_short(self, error_type: str) -> None:
+        """The caller stopped reading: complete if the parser saw the end of the answer (a finish reason;
+        usage alone is not an end: Anthropic's message_start and Gemini's every chunk carry usage), else
+        ``error_type``."""
         if self._held is not None:
             self.release()
         if self._done:
             return
         parsed = self._summary()
         complete = parsed is not None and bool(parsed.finish_reasons)
-        self._finish(parsed, "" if complete else "stream_abandoned")
+        self._finish(parsed, "" if complete else error_type)
 
     def failed(self, exc: BaseException) -> None:
         """Reading the stream raised (connection cut, timeout...)."""
