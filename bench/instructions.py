@@ -161,6 +161,11 @@ def parent(args: argparse.Namespace) -> int:
     from instrumentation import print_overhead_table  # bench/instrumentation.py
 
     print_overhead_table(per_call, tools, "uninstrumented", lambda x: f"{x / 1e3:,.0f}k")
+    if args.show_blocks:  # the spread behind each median (async blocks move with the event loop's wake-ups)
+        print("\nper block, in run order (instructions per call):")
+        for name, by in samples.items():
+            for tool, values in by.items():
+                print(f"  {name:26s} {tool:14s} " + " ".join(f"{v / 1e3:,.0f}k" for v in values))
     return 0
 
 
@@ -201,6 +206,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved blocks per tool and workload (median)")
     ap.add_argument("--peer", choices=["none", "openllmetry", "openlit"], default="none")
     ap.add_argument("--pricing-json", default="")
+    ap.add_argument("--show-blocks", action="store_true", help="also print every block's count per call")
     ap.add_argument("--only", default="", help="regular expression: only the workloads it matches")
     ap.add_argument("--variant", default="full", choices=["full", "nospan", "nometrics", "nospan-nometrics"],
                     help="diagnostics: inferops with spans and/or metrics going to no-op providers")

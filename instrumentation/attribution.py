@@ -34,6 +34,10 @@ HEADER_PREFIX = "x-inferops-"
 _PREFIX_BYTES = HEADER_PREFIX.encode()
 _PREFIX_LEN = len(_PREFIX_BYTES)
 _second = operator.itemgetter(1)
+try:  # one compiled pass over the raw header list (see pop_inferops_headers)
+    from .providers._chunkscan import tagged_headers as _tagged_headers
+except ImportError:  # built without a C compiler
+    _tagged_headers = None
 
 _settings_cache: list = []
 
@@ -181,12 +185,16 @@ def pop_inferops_headers(headers, strip_baggage: bool = False) -> dict[str, str]
     found: dict[str, str] = {}
     entries = _raw_entries(headers)
     if entries is not None:
-        try:  # every lower-case name in one string: two substring tests in C instead of a loop in Python
-            names = b"\n".join(map(_second, entries))
-        except TypeError:
-            names = _PREFIX_BYTES  # not bytes: take the long way below
-        if _PREFIX_BYTES not in names and b"baggage" not in names:
-            return found  # the common case: no X-Inferops-* header and no baggage
+        if _tagged_headers is not None:  # compiled: a compare or two per header
+            if _tagged_headers(entries, _PREFIX_BYTES, b"baggage") is False:
+                return found  # the common case: no X-Inferops-* header and no baggage (None: not bytes)
+        else:
+            try:  # every lower-case name in one string: two substring tests in C instead of a loop in Python
+                names = b"\n".join(map(_second, entries))
+            except TypeError:
+                names = _PREFIX_BYTES  # not bytes: take the long way below
+            if _PREFIX_BYTES not in names and b"baggage" not in names:
+                return found  # the common case: no X-Inferops-* header and no baggage
     else:
         raw = getattr(headers, "raw", None)  # [(name bytes, value bytes)], no decoding
         if isinstance(raw, list):

@@ -34,7 +34,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from inferops.errors import BudgetExceededError
-from inferops.names import ATTRIBUTION_ATTRS, Attr, GenAI, Outcome, UsageSource
+from inferops.names import ATTRIBUTION_ATTRS, Attr, CostType, GenAI, Outcome, UsageSource
 from inferops.processors.recorder import Attribution, CallSample
 from inferops.processors.usage import UsageRecord
 
@@ -451,6 +451,9 @@ _OPEN_LOCK = threading.RLock()
 _OPENING = object()
 #: ``Call._parser`` of a stream whose parser is made when its first chunk is parsed.
 _LAZY = object()
+#: ``inferops.cost.<cost_type>`` per cost type, built once instead of per call.
+_COST_ATTRS = {ctype: f"{Attr.COST_PREFIX}{ctype}" for ctype in CostType.ALL}
+_SAMPLED_FLAG = int(trace.TraceFlags.SAMPLED)
 
 
 class _PendingSpan(trace.Span):
@@ -1014,7 +1017,7 @@ class Call:
                 attrs[Attr.COST_CURRENCY] = "USD"
                 for ctype, usd in cost.components.items():
                     if usd:
-                        attrs[f"{Attr.COST_PREFIX}{ctype}"] = usd
+                        attrs[_COST_ATTRS.get(ctype) or f"{Attr.COST_PREFIX}{ctype}"] = usd
         if self._ttfc is None and self._first_chunk is not None and info.stream:
             self._ttfc = self._first_chunk - self.start
         if self._ttfc is not None:
@@ -1032,8 +1035,9 @@ class Call:
         batcher = rt.batcher
         if batcher is not None:
             sc = span.get_span_context()
-            # Same rule as the SDK's trace_based exemplar filter: only a sampled span becomes an exemplar.
-            sampled = sc.is_valid and sc.trace_flags.sampled
+            # Same rule as the SDK's trace_based exemplar filter: only a sampled span becomes an exemplar
+            # (sc.is_valid and sc.trace_flags.sampled, without the two property calls).
+            sampled = bool(sc.trace_id and sc.span_id and sc.trace_flags & _SAMPLED_FLAG)
             batcher.add(CallSample(
                 usage, cost, self.who, info.provider, label_model, info.operation, outcome, bool(info.stream),
                 sem, None if error_type else duration, self._ttfc,

@@ -366,79 +366,125 @@ class CostRecorder:
         calls = calls if isinstance(calls, list) else list(calls)
         batch_labels: dict[tuple, tuple[dict[str, str], object]] = {}
         batch_sem: dict[int, tuple] = {}
+        # Per call shape (labels, outcome, stream, status, source, semconv set): the series lists it adds to,
+        # found in `sums`/`hists` once per shape and batch (when the shape first adds to each), not per call.
+        shapes: dict[tuple, _Shape] = {}
+
+        def series(key, attrs, value, rank, tid, sid):  # a shape's first addition to a series
+            s = get_sum(key)
+            if s is None:
+                s = sums[key] = [attrs(), value, value, tid, sid, rank]
+            else:
+                bump(s, value, rank, tid, sid)
+            return s
+
+        def hist(key, attrs) -> list:
+            h = get_hist(key)
+            if h is None:
+                hists[key] = h = [attrs(), []]
+            return h[1]
+
         for c in calls:
             who = c.who
-            lk = (id(who), c.provider, c.model, c.operation)
-            hit = batch_labels.get(lk)
-            if hit is None:
-                hit = batch_labels[lk] = labelled(c.provider, c.model, c.operation, who)
-            labels, lkey = hit
             usage, cost = c.usage, c.cost
             sid = c.span_id
             tid = c.trace_id if sid else 0
-            expensive = cost.total if cost is not None and cost.total else 0.0
-            status = cost.status if cost is not None else (unpriced_status if usage else PricingStatus.PRICED)
-            source = usage.usage_source if usage is not None else "provider"
-            stream = "true" if c.stream else "false"
-            outcome = c.outcome
-            key = (requests, lkey, outcome, stream, status, source)
-            s = get_sum(key)
-            if s is None:
-                new_sum(key, {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
-                              Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source}, 1, expensive, tid, sid)
+            if cost is not None:
+                expensive = cost.total or 0.0
+                status = cost.status
             else:
-                bump(s, 1, expensive, tid, sid)
+                expensive = 0.0
+                status = unpriced_status if usage else PricingStatus.PRICED
+            source = usage.usage_source if usage is not None else "provider"
+            outcome = c.outcome
+            sem = c.semconv_attributes or _EMPTY_ATTRS
+            shk = (id(who), c.provider, c.model, c.operation, outcome, c.stream, status, source, id(sem))
+            sh = shapes.get(shk)
+            if sh is None:
+                lk = (id(who), c.provider, c.model, c.operation)
+                hit = batch_labels.get(lk)
+                if hit is None:
+                    hit = batch_labels[lk] = labelled(c.provider, c.model, c.operation, who)
+                skey = batch_sem.get(id(sem))
+                if skey is None:  # a token per distinct set: the histogram keys below hash it by identity
+                    skey = batch_sem[id(sem)] = self._sem_token(sem)
+                sh = shapes[shk] = _Shape(hit[0], hit[1], skey, sem)
+            labels, lkey = sh.labels, sh.lkey
+            s = sh.requests
+            if s is None:
+                stream = "true" if c.stream else "false"
+                sh.requests = series((requests, lkey, outcome, stream, status, source),
+                                     lambda: {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
+                                              Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source},
+                                     1, expensive, tid, sid)
+            else:
+                s[1] += 1
+                if tid and (not s[3] or expensive > s[5]):
+                    s[2], s[3], s[4], s[5] = 1, tid, sid, expensive
             if who.unattributed:
                 add(self.unattributed, lkey, labels, 1, expensive, tid, sid)
-            sem = c.semconv_attributes or _EMPTY_ATTRS
-            skey = batch_sem.get(id(sem))
-            if skey is None:  # a token per distinct set: the histogram keys below hash it by identity
-                skey = batch_sem[id(sem)] = self._sem_token(sem)
             if usage is not None:
+                slots = sh.tokens
                 for token_type, n in usage.token_buckets().items():
                     if n:
-                        key = (tokens, lkey, token_type, source)
-                        s = get_sum(key)
+                        s = slots.get(token_type)
                         if s is None:
-                            new_sum(key, {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source},
-                                    n, n, tid, sid)
+                            slots[token_type] = series(
+                                (tokens, lkey, token_type, source),
+                                lambda: {**labels, Label.TOKEN_TYPE: token_type, Label.USAGE_SOURCE: source},
+                                n, n, tid, sid)
                         else:
-                            bump(s, n, n, tid, sid)
-                if cost is None or cost.status == unpriced_status:
+                            s[1] += n
+                            if tid and (not s[3] or n > s[5]):
+                                s[2], s[3], s[4], s[5] = n, tid, sid, n
+                if cost is None or status == unpriced_status:
                     add(self.unpriced, lkey, labels, 1, 0, tid, sid)
                 else:
+                    slots = sh.costs
                     for cost_type, usd in cost.components.items():
                         if usd:
-                            key = (cost_inst, lkey, cost_type)
-                            s = get_sum(key)
+                            s = slots.get(cost_type)
                             if s is None:
-                                new_sum(key, {**labels, Label.COST_TYPE: cost_type}, usd, usd, tid, sid)
+                                slots[cost_type] = series((cost_inst, lkey, cost_type),
+                                                          lambda: {**labels, Label.COST_TYPE: cost_type},
+                                                          usd, usd, tid, sid)
                             else:
-                                bump(s, usd, usd, tid, sid)
+                                s[1] += usd
+                                if tid and (not s[3] or usd > s[5]):
+                                    s[2], s[3], s[4], s[5] = usd, tid, sid, usd
                     if cost.cache_read_savings > 0:
                         add(self.cache_savings, lkey, labels, cost.cache_read_savings, cost.cache_read_savings,
                             tid, sid)
                     if outcome == error and cost.total:
                         add(self.error_cost, lkey, labels, cost.total, cost.total, tid, sid)
-                if semconv_on and usage.input_tokens:
-                    key = (token_usage, skey, "input")
-                    h = get_hist(key)
+                if semconv_on:
+                    n = usage.input_tokens
+                    if n:
+                        h = sh.h_input
+                        if h is None:
+                            h = sh.h_input = hist((token_usage, sh.skey, "input"),
+                                                  lambda: {**sh.sem, "gen_ai.token.type": "input"})
+                        h.append((n, tid, sid))
+                    n = usage.output_tokens
+                    if n:
+                        h = sh.h_output
+                        if h is None:
+                            h = sh.h_output = hist((token_usage, sh.skey, "output"),
+                                                   lambda: {**sh.sem, "gen_ai.token.type": "output"})
+                        h.append((n, tid, sid))
+            if semconv_on:
+                value = c.duration_s
+                if value is not None:
+                    h = sh.h_duration
                     if h is None:
-                        hists[key] = h = [{**sem, "gen_ai.token.type": "input"}, []]
-                    h[1].append((usage.input_tokens, tid, sid))
-                if semconv_on and usage.output_tokens:
-                    key = (token_usage, skey, "output")
-                    h = get_hist(key)
+                        h = sh.h_duration = hist((duration, sh.skey), lambda: dict(sh.sem))
+                    h.append((value, tid, sid))
+                value = c.time_to_first_chunk_s
+                if value is not None:
+                    h = sh.h_ttfc
                     if h is None:
-                        hists[key] = h = [{**sem, "gen_ai.token.type": "output"}, []]
-                    h[1].append((usage.output_tokens, tid, sid))
-            for inst, value in ((duration, c.duration_s), (ttfc, c.time_to_first_chunk_s)):
-                if semconv_on and value is not None:
-                    key = (inst, skey)
-                    h = get_hist(key)
-                    if h is None:
-                        hists[key] = h = [dict(sem), []]
-                    h[1].append((value, tid, sid))
+                        h = sh.h_ttfc = hist((ttfc, sh.skey), lambda: dict(sh.sem))
+                    h.append((value, tid, sid))
         write = self._series.write
         for key, (attrs, total, best, tid, sid, _rank) in sums.items():
             _add_series(write, key, attrs, total, best, tid, sid)
@@ -530,6 +576,27 @@ def _add_series(write, key: tuple, attrs: dict[str, str], total: float, best: fl
 
 
 _EMPTY_ATTRS: dict[str, str] = {}
+
+
+class _Shape:
+    """What the calls of one shape in a :meth:`CostRecorder.record_calls` batch add to: their labels, and the
+    batch's series lists they reached so far (``None`` / absent until the shape first adds to one)."""
+
+    __slots__ = ("labels", "lkey", "skey", "sem", "requests", "tokens", "costs", "h_input", "h_output",
+                 "h_duration", "h_ttfc")
+
+    def __init__(self, labels: dict[str, str], lkey: object, skey: object, sem: Mapping[str, object]) -> None:
+        self.labels = labels
+        self.lkey = lkey
+        self.skey = skey
+        self.sem = sem
+        self.requests: list | None = None
+        self.tokens: dict[str, list] = {}
+        self.costs: dict[str, list] = {}
+        self.h_input: list | None = None
+        self.h_output: list | None = None
+        self.h_duration: list | None = None
+        self.h_ttfc: list | None = None
 
 
 class _SeriesKey:

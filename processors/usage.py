@@ -80,3 +80,19 @@ class UsageRecord:
             "output": max(0, self.output_tokens - reasoning),
             "reasoning": reasoning,
         }
+
+
+def provider_usage(provider: str, model: str, operation: str, input_tokens: int, output_tokens: int,
+                   cache_read_tokens: int, cache_write_5m_tokens: int, cache_write_1h_tokens: int,
+                   reasoning_tokens: int, audio_input_tokens: int, audio_output_tokens: int, service_tier: str,
+                   self_hosted: bool) -> UsageRecord:
+    """``UsageRecord(...)`` of one call's provider-reported usage, built positionally.
+
+    Why: the adapters build one per LLM call, and the dataclass's generated
+    ``__init__`` matches each keyword argument against its 19 fields: ~9.6k
+    instructions with keywords, ~5k positionally. The order below is the field
+    order (tests/test_usage.py holds it to the keyword form).
+    """
+    return UsageRecord(provider, model, operation, input_tokens, output_tokens, cache_read_tokens,
+                       cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, audio_input_tokens,
+                       audio_output_tokens, 0, 0, 1, service_tier, None, UsageSource.PROVIDER, self_hosted)

@@ -43,14 +43,41 @@ def _reference_pop(headers, strip_baggage: bool) -> dict[str, str]:
     return found
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("strip_baggage", [True, False])
 @settings(max_examples=300, deadline=None)
 @given(pairs=_header_lists)
-def test_pop_inferops_headers_equals_the_headers_api(lib, strip_baggage, pairs):
-    fast, slow = _headers(lib, pairs), _headers(lib, pairs)
-    assert pop_inferops_headers(fast, strip_baggage) == _reference_pop(slow, strip_baggage)
-    assert fast.raw == slow.raw  # the same headers left, in the same order
+def test_pop_inferops_headers_equals_the_headers_api(lib, strip_baggage, compiled, pairs):
+    from inferops.instrumentation import attribution
+
+    assert attribution._tagged_headers is not None, "the compiled header test is part of the build"
+    saved = attribution._tagged_headers
+    attribution._tagged_headers = saved if compiled else None  # (not monkeypatch: hypothesis reruns the body)
+    try:
+        fast, slow = _headers(lib, pairs), _headers(lib, pairs)
+        assert pop_inferops_headers(fast, strip_baggage) == _reference_pop(slow, strip_baggage)
+        assert fast.raw == slow.raw  # the same headers left, in the same order
+    finally:
+        attribution._tagged_headers = saved
+
+
+_raw_names = st.one_of(st.sampled_from([b"x-inferops-", b"x-inferops-team", b"baggage", b"baggagex", b"x-inferops",
+                                        b"bagg", b"", b"content-type", b"xx-inferops-team"]), st.binary(max_size=14))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just(b"N"), _raw_names, st.just(b"v")),
+                          st.tuples(st.just(b"N"), st.text(max_size=3), st.just(b"v")),
+                          st.tuples(st.just(b"N"), _raw_names)), max_size=8))
+def test_tagged_headers_answers_the_python_test(entries):
+    from inferops.instrumentation.providers._chunkscan import tagged_headers
+
+    if all(len(e) == 3 and type(e[1]) is bytes for e in entries):
+        want = any(e[1].startswith(b"x-inferops-") or e[1] == b"baggage" for e in entries)
+    else:
+        want = None  # not a raw header list: the caller takes the Headers API
+    assert tagged_headers(entries, b"x-inferops-", b"baggage") is want
 
 
 @pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)

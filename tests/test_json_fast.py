@@ -95,3 +95,45 @@ def test_non_text_input_is_handed_to_the_stdlib():
     same(memoryview(b'{"a":1}'))
     same(None)
     assert codecs.BOM_UTF8 + b"{}" and loads(codecs.BOM_UTF8 + b"{}") == {}
+
+
+# -- the orjson path (taken for bytes without a run of 19 digits) ------------------------------------------------
+
+@pytest.mark.parametrize("data", [
+    # integers at and beyond 64 bits: orjson would make the last ones floats; json.loads keeps ints
+    b'{"n":9223372036854775807}', b'{"n":-9223372036854775808}', b'{"n":18446744073709551615}',
+    b'{"n":18446744073709551616}', b'{"n":-9223372036854775809}', b'{"n":123456789012345678901234567890}',
+    b'{"n":[1,123456789012345678901234567890]}', b'{"x":1.2345678901234567890123e5}',
+    # what orjson rejects and json.loads accepts: json.loads decides
+    b'{"a":1.7976931348623157e309}', b'{"a":Infinity}', b'\xef\xbb\xbf{"a":1}', b'{"a":"\\udc00x"}',
+    # number forms, escapes, whitespace, duplicates
+    b'{"a":-0,"b":-0.0,"c":0e0,"d":1E+2,"e":5e-324,"f":2.2250738585072011e-308}', b'{"a":01}', b'{"a":1.}',
+    b'{"a":.5}', b'{"a":+1}', b'{"a":1,"a":2}', b'{"\\u00e9\\ud83d\\ude00":"\\/\\b\\f\\n\\r\\t"}', b'\t\n\r {}\n',
+    b'{"a":"\x7f"}', b'{"a":true,"b":false,"c":null}', b'{"a":tru}', b'{"a":1}}',
+])
+def test_the_orjson_path_gives_the_stdlib_answer(data):
+    same(data)
+
+
+def test_orjson_takes_ordinary_bodies_and_skips_long_digit_runs(monkeypatch):
+    from inferops.instrumentation.providers import _json as mod
+
+    if not mod._ORJSON:
+        pytest.fail("orjson and the compiled digit scan are dependencies: the fast path must be on")
+    seen = []
+    real = mod._orjson_loads
+    monkeypatch.setattr(mod, "_orjson_loads", lambda data: seen.append(data) or real(data))
+    body = b'{"id":"msg_1","usage":{"input_tokens":1234567890123456789}}'  # 19 digits: may not fit 64 bits
+    assert mod.loads(body) == json.loads(body) and seen == []
+    body = b'{"id":"msg_1","usage":{"input_tokens":123456789012345678}}'  # 18 digits: always fits
+    assert mod.loads(body) == {"id": "msg_1", "usage": {"input_tokens": 123456789012345678}}
+    assert seen == [body]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40), st.integers(min_value=0, max_value=25))
+def test_digit_run_finds_runs_of_n_digits(raw, n):
+    from inferops.instrumentation.providers._chunkscan import digit_run
+
+    longest = max((len(m) for m in __import__("re").findall(rb"[0-9]+", raw)), default=0)
+    assert digit_run(raw, n) == (longest >= n)

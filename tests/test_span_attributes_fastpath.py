@@ -6,6 +6,8 @@ import json
 
 import httpx2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -196,3 +198,20 @@ def test_key_order_matches_the_sdk_with_and_without_re_set_keys():
         span.end()
         orders.append(list(exp.get_finished_spans()[0].attributes.items()))
     assert orders[0] == orders[1] == [("a", "x"), ("c", 1.5), ("d", True), ("b", 2), ("e", "n"), ("f", ("p",))]
+
+
+class _Str(str):
+    pass
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), st.one_of(
+    st.text(max_size=3), st.booleans(), st.integers(), st.floats(allow_nan=True), st.none(), st.binary(max_size=2),
+    st.lists(st.text(max_size=2), max_size=2), st.tuples(), st.tuples(st.text(max_size=2)),
+    st.tuples(st.text(max_size=2), st.integers()), st.builds(_Str, st.text(max_size=2)),
+    st.builds(lambda s: (_Str(s),), st.text(max_size=2)), st.just(object())), max_size=6))
+def test_compiled_clean_answers_the_python_test(attrs):
+    from inferops.instrumentation.providers._chunkscan import clean_values
+
+    assert spanattrs._clean_values is clean_values  # the compiled test is the one in use
+    assert clean_values(attrs) is spanattrs._clean_py(attrs)

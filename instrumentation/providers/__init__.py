@@ -100,6 +100,8 @@ class AdapterRouter:
         self._by_provider: dict[str, Adapter] = {}
         # host -> (list of configured prefixes, well-known provider or "") ; None = not an LLM host.
         self._hosts: dict[str, tuple[list[_Prefix], str] | None] = {}
+        #: (host, scheme, port, path) -> the adapter of the configured prefix it matched (bounded like _hosts).
+        self._routed: dict[tuple, Adapter] = {}
         self._configured: dict[str, list[_Prefix]] = {}
         self._self_hosted: dict[str, Adapter] = {}
         for url, provider in (getattr(settings, "provider_endpoints", None) or {}).items():
@@ -178,11 +180,21 @@ class AdapterRouter:
             return None
         prefixes, provider = entry
         if prefixes:
+            # A configured base URL (a gateway, a self-hosted server): its answer per URL is remembered,
+            # since the same few URLs come back on every call (the adapters are shared objects).
+            key = (host, scheme, port, path)
+            routed = self._routed.get(key)
+            if routed is not None:
+                return routed
             scheme = (scheme or "").lower()
             p = port or _DEFAULT_PORT.get(scheme, 0)
             for pref in prefixes:
                 if pref.matches(scheme, p, path or "/"):
-                    return pref.make(path)
+                    routed = pref.make(path)
+                    if len(self._routed) >= _HOST_CACHE_MAX:
+                        self._routed.clear()
+                    self._routed[key] = routed
+                    return routed
         if provider:
             return self.adapter_for(provider)
         return None

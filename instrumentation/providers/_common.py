@@ -295,8 +295,13 @@ class LazyTextResponse(ParsedResponse):
 
     __slots__ = ("_lazy",)
 
-    def __init__(self, lazy: LazyText | None = None, **kw: Any) -> None:
-        super().__init__(**kw)
+    def __init__(self, lazy: LazyText | None = None, response_model: str = "", response_id: str = "",
+                 finish_reasons: list[str] | None = None, error_type: str = "") -> None:
+        # Positional into the dataclass __init__ (field order: usage, response_model, response_id,
+        # finish_reasons, output_text, parse_error, error_type): one per streamed call, and keywords
+        # passed on through **kw cost twice as much.
+        _PARSED_INIT(self, None, response_model, response_id, [] if finish_reasons is None else finish_reasons,
+                     "", "", error_type)
         self._lazy = lazy
 
     def _get_text(self) -> str:
@@ -314,6 +319,9 @@ class LazyTextResponse(ParsedResponse):
         _TEXT_SLOT.__set__(self, value)
 
     output_text = property(_get_text, _set_text)  # type: ignore[assignment]
+
+
+_PARSED_INIT = ParsedResponse.__init__
 
 
 # ---------------------------------------------------------------------------

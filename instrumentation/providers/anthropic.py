@@ -17,12 +17,13 @@ from typing import Any, Mapping
 from urllib.parse import unquote
 
 from inferops.names import Operation, ServiceTier
-from inferops.processors.usage import UsageRecord
+from inferops.processors.usage import UsageRecord, provider_usage
 
 from ._json import loads as json_loads
 from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_str, error_response,
                       has_int, loads, request_fields, tier, set_request_params)
 from .base import Endpoint, ParsedResponse, RequestInfo
+from .base import new_request_info
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _VERTEX_RE = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$")
@@ -49,12 +50,8 @@ def anthropic_usage(provider: str, model: str, usage: Any, self_hosted: bool = F
             w5 = max(0, write - w1)  # the total is authoritative; the split names the 1h part
     else:
         w5, w1 = write, 0
-    return UsageRecord(
-        provider=provider, model=model, operation=Operation.CHAT,
-        input_tokens=base + read + w5 + w1, output_tokens=as_int(usage.get("output_tokens")),
-        cache_read_tokens=read, cache_write_5m_tokens=w5, cache_write_1h_tokens=w1,
-        service_tier=tier(usage.get("service_tier")) or default_tier, self_hosted=self_hosted,
-    )
+    return provider_usage(provider, model, Operation.CHAT, base + read + w5 + w1, as_int(usage.get("output_tokens")),
+                          read, w5, w1, 0, 0, 0, tier(usage.get("service_tier")) or default_tier, self_hosted)
 
 
 def fill_from_message(obj: dict, out: ParsedResponse) -> None:
@@ -66,8 +63,13 @@ def fill_from_message(obj: dict, out: ParsedResponse) -> None:
         out.finish_reasons.append(sr[:64])
     content = obj.get("content")
     if isinstance(content, list):
-        out.output_text = "".join(b["text"] for b in content
-                                  if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str))
+        parts = []  # a loop, not "".join(<generator>): one text block is the usual answer
+        for b in content:
+            if isinstance(b, dict) and b.get("type") == "text":
+                text = b.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        out.output_text = parts[0] if len(parts) == 1 else "".join(parts)
 
 
 #: The request members the Anthropic Messages adapters read (everything else in the body is prompt: not decoded).
@@ -77,15 +79,10 @@ _REQUEST_KEYS = RequestKeys("model", "stream", "metadata", "max_tokens", "temper
 def request_info(provider: str, endpoint: Endpoint, body: bytes, model: str = "",
                  stream: bool | None = None, kind: str = "") -> RequestInfo:
     b = request_fields(body, _REQUEST_KEYS)
-    info = RequestInfo(
-        provider=provider, operation=Operation.CHAT,
-        request_model=model or as_str(b.get("model")),
-        stream=(b.get("stream") is True) if stream is None else stream,
-        user=as_str(as_dict(b.get("metadata")).get("user_id")),
-        service_tier=ServiceTier.STANDARD,
-        server_address=endpoint.host, server_port=endpoint.port,
-        raw_body=body or None, kind=kind,
-    )
+    info = new_request_info(provider, Operation.CHAT, model or as_str(b.get("model")),
+                            (b.get("stream") is True) if stream is None else stream, False,
+                            as_str(as_dict(b.get("metadata")).get("user_id")), ServiceTier.STANDARD,
+                            endpoint.host, endpoint.port, body or None, kind)
     set_request_params(info, b, "max_tokens")
     return info
 

@@ -86,6 +86,20 @@ class RequestInfo:
         return self.body
 
 
+def new_request_info(provider: str, operation: str, request_model: str, stream: bool, self_hosted: bool, user: str,
+                     service_tier: str, server_address: str, server_port: int | None, raw_body: bytes | None,
+                     kind: str = "") -> RequestInfo:
+    """``RequestInfo(...)`` built positionally, for the adapters' per-call path.
+
+    The dataclass's ``__init__`` matches each keyword against its 15 fields
+    (about twice the cost of positional arguments, once per LLM call). The
+    order below is the field order (tests/test_usage_record.py holds it to the
+    keyword form).
+    """
+    return RequestInfo(provider, operation, request_model, stream, self_hosted, user, service_tier, server_address,
+                       server_port, None, False, None, raw_body, {}, kind)
+
+
 @dataclass(slots=True)
 class ParsedResponse:
     """What inferops learned from a response (complete or streamed)."""

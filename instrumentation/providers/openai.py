@@ -22,12 +22,12 @@ from typing import Any, Mapping
 from urllib.parse import unquote
 
 from inferops.names import GenAI, Operation, ServiceTier
-from inferops.processors.usage import UsageRecord
+from inferops.processors.usage import UsageRecord, provider_usage
 
 from ._json import loads as json_loads
 from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_list, as_str,
                       error_response, has_int, loads, request_fields, tier)
-from .base import Endpoint, ParsedResponse, RequestInfo
+from .base import Endpoint, ParsedResponse, RequestInfo, new_request_info
 
 _CHAT = "chat"
 _RESPONSES = "responses"
@@ -88,12 +88,8 @@ def openai_usage(provider: str, model: str, operation: str, usage: Any, service_
             out += reasoning  # reasoning reported outside completion_tokens (xAI)
         if not inp and not out and has_int(total) and operation == Operation.EMBEDDINGS:
             inp = as_int(total)
-    return UsageRecord(
-        provider=provider, model=model, operation=operation, input_tokens=inp, output_tokens=out,
-        cache_read_tokens=cached, cache_write_5m_tokens=write, reasoning_tokens=reasoning,
-        audio_input_tokens=audio_in, audio_output_tokens=audio_out,
-        service_tier=service_tier or ServiceTier.STANDARD, self_hosted=self_hosted,
-    )
+    return provider_usage(provider, model, operation, inp, out, cached, write, 0, reasoning, audio_in, audio_out,
+                          service_tier or ServiceTier.STANDARD, self_hosted)
 
 
 _INCLUDE_USAGE_MEMBER = b'"stream_options":{"include_usage":true}'
@@ -160,18 +156,10 @@ class OpenAIAdapter:
             return None
         b = request_fields(body, _REQUEST_KEYS)
         stream = b.get("stream") is True
-        info = RequestInfo(
-            provider=self.provider,
-            operation=_OPERATION[kind],
-            request_model=self._request_model(endpoint, b),
-            stream=stream,
-            self_hosted=self.self_hosted,
-            user=as_str(b.get("user")) or as_str(b.get("safety_identifier")),
-            service_tier=tier(b.get("service_tier")) or ServiceTier.STANDARD,
-            server_address=endpoint.host,
-            server_port=endpoint.port,
-            raw_body=body or None,
-        )
+        info = new_request_info(self.provider, _OPERATION[kind], self._request_model(endpoint, b), stream,
+                                self.self_hosted, as_str(b.get("user")) or as_str(b.get("safety_identifier")),
+                                tier(b.get("service_tier")) or ServiceTier.STANDARD, endpoint.host, endpoint.port,
+                                body or None)
         attrs = info.attributes
         mt = b.get("max_completion_tokens", b.get("max_tokens", b.get("max_output_tokens")))
         if has_int(mt):
