@@ -34,10 +34,11 @@ HEADER_PREFIX = "x-inferops-"
 _PREFIX_BYTES = HEADER_PREFIX.encode()
 _PREFIX_LEN = len(_PREFIX_BYTES)
 _second = operator.itemgetter(1)
-try:  # one compiled pass over the raw header list (see pop_inferops_headers)
+try:  # compiled passes over the raw header list (see pop_inferops_headers, set_headers)
+    from .providers._chunkscan import set_entries as _set_entries
     from .providers._chunkscan import tagged_headers as _tagged_headers
 except ImportError:  # built without a C compiler
-    _tagged_headers = None
+    _set_entries = _tagged_headers = None
 
 _settings_cache: list = []
 
@@ -128,14 +129,14 @@ class Resolver:
         #: Attribution is frozen: equal ones are shared, which also lets a metrics batch group calls by identity.
         self._memo: dict[tuple, Any] = {}
         #: What a call with no X-Inferops-* header, no baggage and no user in the body resolves to.
-        self._plain = self._make(dict(self.defaults))
+        self.plain = self._make(dict(self.defaults))
 
     def resolve(self, headers: Mapping[str, str], body_user: str = "", context=None):
         """The call's attribution from its headers, the baggage of ``context`` (default: the current one),
         the body's user and the resource defaults."""
         bag = baggage.get_all(context)
         if not headers and not bag and not body_user:
-            return self._plain
+            return self.plain
         values: dict[str, str] = {}
         for fld, value in headers.items():
             if value and fld in FIELDS:
@@ -232,20 +233,29 @@ def set_headers(headers, items: list[tuple[str, str]]) -> None:
     """``headers[name] = value`` for each pair, in order, on an httpx ``Headers``.
 
     Same result as ``Headers.__setitem__`` (the first entry of a name replaced in place, later duplicates
-    removed, else appended), from one C-built list of the lower-case names instead of an encode, a lower
-    and a Python loop over every header per write. Non-ASCII pairs and other mappings go through
-    ``__setitem__`` itself.
+    removed, else appended), written on the raw list by the compiled ``set_entries`` (without the
+    extension: list searches over the lower-case names) instead of an encode, a lower and a Python loop
+    over every header per write. Non-ASCII pairs and other mappings go through ``__setitem__`` itself.
     """
     entries = _raw_entries(headers)
-    if entries is None or not all(n.isascii() and v.isascii() for n, v in items):
+    triples = []
+    if entries is not None:
+        for name, value in items:
+            if not (name.isascii() and value.isascii()):
+                entries = None
+                break
+            raw = name.encode("ascii")
+            triples.append((raw, raw.lower(), value.encode("ascii")))
+    if entries is None:
         for name, value in items:
             headers[name] = value
         return
+    if _set_entries is not None:  # compiled: the same writes without a Python list search per header
+        _set_entries(entries, triples)
+        return
     keys = list(map(_second, entries))
-    for name, value in items:
-        raw = name.encode("ascii")
-        lower = raw.lower()
-        entry = (raw, lower, value.encode("ascii"))
+    for entry in triples:
+        lower = entry[1]
         if lower not in keys:
             entries.append(entry)
             keys.append(lower)

@@ -284,8 +284,13 @@ class Runtime:
             info.injected_stream_usage = False
             info.new_body = None
         parent = otel_context.get_current()
-        who = self.resolver.resolve(tagged, info.user, parent)
-        call = Call(self, adapter, info, who, request, hooks, parent)
+        if self.enforcer is None and self.routing is None:
+            # Nothing decides on the attribution before the request leaves: resolved when first read
+            # (Call.who), off the path to the first chunk, from the same headers and context.
+            call = Call(self, adapter, info, None, request, hooks, parent, tagged)
+        else:
+            call = Call(self, adapter, info, self.resolver.resolve(tagged, info.user, parent), request, hooks,
+                        parent)
         try:
             decision = self._enforce(call)
             new_body = info.new_body
@@ -543,16 +548,21 @@ _CONTEXT_KEYS = _context_keys()
 class Call:
     """One attempt: owns the GenAI span until the response (or stream) is finished."""
 
-    __slots__ = ("rt", "adapter", "info", "who", "_span", "_parent", "_start_ns", "start", "requested_model",
+    __slots__ = ("rt", "adapter", "info", "_who", "_tagged", "_context", "_span", "_parent", "_start_ns", "start",
+                 "requested_model",
                  "route", "_done", "_once", "_parser", "_decoder", "_filter", "_buffer", "_status", "_headers",
                  "_ttfc", "_first_chunk", "_hooks", "_server", "_port", "steady", "_refresh", "early", "_held",
                  "_held_at")
 
-    def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution, request, hooks, parent=None):
+    def __init__(self, rt: Runtime, adapter, info: RequestInfo, who: Attribution | None, request, hooks,
+                 parent=None, tagged: dict[str, str] | None = None):
         self.rt = rt
         self.adapter = adapter
         self.info = info
-        self.who = who
+        #: The call's attribution, or None until :attr:`who` resolves it from ``_tagged`` (the request's
+        #: X-Inferops-* headers) and ``_context`` (the caller's context, for its baggage).
+        self._who = who
+        self._tagged = tagged
         self.requested_model = ""
         self.route = None
         #: True once the call is being ended (recorded, blocked or aborted); set only by :meth:`_claim`.
@@ -583,8 +593,25 @@ class Call:
         #: call is recorded: with this start time and this parent either way.
         self._span = None
         self._parent = parent if parent is not None else otel_context.get_current()
+        self._context = self._parent if who is None else None
         self._start_ns = time.time_ns()
         self.start = time.perf_counter()
+
+    @property
+    def who(self) -> Attribution:
+        """Who spent the call (see :class:`~inferops.instrumentation.attribution.Resolver`), resolved on first
+        read when :meth:`Runtime._begin` left it for later. A resolver failure is counted and the call gets
+        the resolver's defaults (resource attributes only), so the call is still recorded."""
+        who = self._who
+        if who is None:
+            resolver = self.rt.resolver
+            try:
+                who = resolver.resolve(self._tagged or {}, self.info.user, self._context)
+            except Exception as exc:
+                self.rt.count_internal("attribution", exc, self.info.provider)
+                who = resolver.plain
+            self._who = who  # (the inputs are kept: a second reader would resolve the same)
+        return who
 
     @property
     def span(self):

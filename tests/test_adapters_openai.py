@@ -249,6 +249,7 @@ def test_error_bodies(status, etype):
 @pytest.mark.parametrize("raw", [
     b'{"model": "gpt-4o", "messages": [{"role": "user", "content": "h\\u00e9 \\"q\\""}], "stream": true}',
     b'{"stream":true,"model":"gpt-4o","messages":[]}  \n',
+    b'{"stream":true,"model":"gpt-4o","messages":[] \r\n\t}\n',
     '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"\u4e16"}]}'.encode(),
 ])
 def test_injection_adds_one_member_and_keeps_the_callers_bytes(raw):

@@ -202,3 +202,45 @@ def test_uninstrument_restores_everything(srv):
     last = srv.requests[-1]
     assert last.headers.get("x-inferops-team") == "t" and "stream_options" not in json.loads(last.body)
     assert not InferopsInstrumentor().is_instrumented_by_opentelemetry
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+def test_attribution_is_the_callers_at_send_even_when_the_stream_is_read_outside_it(srv, lib):
+    """The attribution is resolved when the call is recorded (off the path to the first chunk), from the
+    headers and the context the request was sent with: a stream opened inside ``attribute(...)`` and read
+    after the block is still that team's, and a later baggage change does not move it."""
+    with instrumented(_settings(srv)) as cap:
+        with lib.Client(headers={"X-Inferops-Project": "atlas"}) as client:
+            with inferops.attribute(team="search", user="alice"):
+                resp = client.send(client.build_request("POST", _url(srv), json={**CHAT, "stream": True}),
+                                   stream=True)
+            token = context.attach(baggage.set_baggage("team", "other"))
+            try:
+                b"".join(resp.iter_raw())
+                resp.close()
+            finally:
+                context.detach(token)
+    [span] = cap.spans()
+    assert (span.attributes[Attr.TEAM], span.attributes[Attr.PROJECT], span.attributes[Attr.USER]) == \
+        ("search", "atlas", "alice")
+    [(labels, _)] = cap.samples(Metrics.REQUESTS.prom_name)
+    assert (labels["team"], labels["project"]) == ("search", "atlas")
+    assert "x-inferops-project" not in {k.lower() for k in srv.requests[-1].headers}
+
+
+def test_a_failing_resolver_leaves_the_call_recorded_with_the_defaults(srv, monkeypatch):
+    from inferops.instrumentation import attribution
+
+    def broken(self, headers, body_user="", context=None):
+        raise RuntimeError("resolver bug")
+
+    with instrumented(_settings(srv), resource={"service.name": "billing", "team": "core"}) as cap:
+        monkeypatch.setattr(attribution.Resolver, "resolve", broken)
+        with httpx2.Client() as client:
+            assert client.post(_url(srv), json=CHAT, headers={"X-Inferops-Team": "t"}).status_code == 200
+    [span] = cap.spans()
+    assert span.attributes[Attr.TEAM] == "core"  # the resource default: the call is still counted
+    [(labels, value)] = cap.samples(Metrics.REQUESTS.prom_name)
+    assert labels["team"] == "core" and value == 1
+    counted = cap.samples(Metrics.PARSE_ERRORS.prom_name)  # internal failures are counted there, by site
+    assert any(labels.get("reason") == "attribution" for labels, _ in counted), counted

@@ -670,6 +670,62 @@ clean_values(PyObject *self, PyObject *d)
     Py_RETURN_TRUE;
 }
 
+/* set_entries(entries, items): Headers.__setitem__ on an httpx Headers' raw list, for each
+ * (raw name, lower-case name, value) triple of `items` in order: the first entry whose lower-case name
+ * equals the item's replaced by the item, later entries with that name removed, or the item appended.
+ *
+ * attribution.set_headers writes Content-Length / Accept-Encoding with it when inferops rewrote a request
+ * (the OpenAI usage option): in Python the list searches cost ~25k instructions in front of the request.
+ * Names are compared as bytes; an entry whose name is not bytes is compared with ==.
+ */
+static PyObject *
+set_entries(PyObject *self, PyObject *args)
+{
+    PyObject *entries, *items;
+    if (!PyArg_ParseTuple(args, "O!O!", &PyList_Type, &entries, &PyList_Type, &items))
+        return NULL;
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(items); j++) {
+        PyObject *item = PyList_GET_ITEM(items, j);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3 || !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "set_entries() items must be (bytes, bytes, bytes) triples");
+            return NULL;
+        }
+        PyObject *lower = PyTuple_GET_ITEM(item, 1);
+        const char *l = PyBytes_AS_STRING(lower);
+        Py_ssize_t llen = PyBytes_GET_SIZE(lower);
+        int found = 0;
+        Py_ssize_t i = 0;
+        while (i < PyList_GET_SIZE(entries)) {
+            PyObject *e = PyList_GET_ITEM(entries, i);
+            int eq;
+            PyObject *k = (PyTuple_Check(e) && PyTuple_GET_SIZE(e) >= 2) ? PyTuple_GET_ITEM(e, 1) : NULL;
+            if (k != NULL && PyBytes_CheckExact(k)) {
+                eq = PyBytes_GET_SIZE(k) == llen && memcmp(PyBytes_AS_STRING(k), l, (size_t)llen) == 0;
+            } else if (k != NULL) {
+                eq = PyObject_RichCompareBool(k, lower, Py_EQ);
+                if (eq < 0)
+                    return NULL;
+            } else {
+                eq = 0;
+            }
+            if (!eq) {
+                i++;
+            } else if (!found) {
+                found = 1;
+                Py_INCREF(item);
+                if (PyList_SetItem(entries, i, item) < 0)  /* steals the reference */
+                    return NULL;
+                i++;
+            } else if (PyList_SetSlice(entries, i, i + 1, NULL) < 0) {
+                return NULL;
+            }
+        }
+        if (!found && PyList_Append(entries, item) < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"top_members", top_members, METH_VARARGS,
      "top_members(body, keys) -> a JSON object of only the wanted top-level members of a JSON object, or None."},
@@ -683,6 +739,8 @@ static PyMethodDef methods[] = {
      "tagged_headers(entries, prefix, name) -> a lower-case name starting with prefix or equal to name, or None."},
     {"clean_values", clean_values, METH_O,
      "clean_values(d) -> every value of the dict is exactly str, bool, int, float or a tuple of str."},
+    {"set_entries", set_entries, METH_VARARGS,
+     "set_entries(entries, items) -> None: Headers.__setitem__ per (raw, lower, value) item on a raw header list."},
     {"sse_simple", sse_simple, METH_O,
      "sse_simple(data) -> [(event name, data, end offset), ...] for whole simple SSE events, or None."},
     {NULL, NULL, 0, NULL},

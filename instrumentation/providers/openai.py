@@ -110,10 +110,15 @@ def _with_include_usage(body: bytes, fields: dict, opts: Any) -> bytes:
     present, or a body that does not end in ``}``) the object is re-encoded.
     """
     if "stream_options" not in fields:
-        end = len(body.rstrip(b" \t\r\n"))
+        end = len(body.rstrip(b" \t\r\n"))  # (the same object back when nothing is stripped: no copy)
         if end and body[end - 1] == 0x7D:  # "}"
-            empty = body[:end - 1].rstrip(b" \t\r\n").endswith(b"{")  # "{}": no member to follow
-            return body[:end - 1] + (b"" if empty else b",") + _INCLUDE_USAGE_MEMBER + body[end - 1:]
+            i = end - 2
+            while i >= 0 and body[i] in b" \t\r\n":
+                i -= 1
+            empty = i >= 0 and body[i] == 0x7B  # "{}": no member to follow
+            # One copy of the (prompt-sized) body, not three.
+            view = memoryview(body)
+            return b"".join((view[:end - 1], b"" if empty else b",", _INCLUDE_USAGE_MEMBER, view[end - 1:]))
     obj, _ = loads(body)
     new = dict(obj) if isinstance(obj, dict) else dict(fields)
     new["stream_options"] = {**(opts or {}), "include_usage": True}
