@@ -229,6 +229,18 @@ def header_value(headers, lower_name: bytes) -> str:
     return headers.get(lower_name.decode("ascii"), "")
 
 
+def set_ascii_headers(headers, items: list[tuple[bytes, bytes, bytes]]) -> None:
+    """:func:`set_headers` for pairs the caller built as ASCII bytes: ``(name, lower-case name, value)``.
+
+    inferops' own writes (``Content-Length``, ``Accept-Encoding``) skip the per-pair checks and encodes:
+    straight to the compiled writer when the headers are httpx's."""
+    entries = _raw_entries(headers)
+    if entries is not None and _set_entries is not None:
+        _set_entries(entries, items)
+        return
+    set_headers(headers, [(name.decode("ascii"), value.decode("ascii")) for name, _, value in items])
+
+
 def set_headers(headers, items: list[tuple[str, str]]) -> None:
     """``headers[name] = value`` for each pair, in order, on an httpx ``Headers``.
 

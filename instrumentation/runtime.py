@@ -38,7 +38,7 @@ from inferops.names import ATTRIBUTION_ATTRS, Attr, CostType, GenAI, Outcome, Us
 from inferops.processors.recorder import Attribution, CallSample
 from inferops.processors.usage import UsageRecord
 
-from .attribution import header_value, pop_inferops_headers, set_headers
+from .attribution import header_value, pop_inferops_headers, set_ascii_headers
 from .estimate import request_text
 from .providers.base import Endpoint, ParsedResponse, RequestInfo
 from .spanattrs import sampler_ignores_attributes, set_clean_attributes
@@ -306,11 +306,11 @@ class Runtime:
             if new_body is not None and new_body != body:
                 request._content = new_body
                 request.stream = hooks.byte_stream(new_body)
-                writes.append(("Content-Length", str(len(new_body))))
+                writes.append((b"Content-Length", b"content-length", b"%d" % len(new_body)))
             if info.injected_stream_usage:  # the usage chunk is filtered from the raw stream: no compression
-                writes.append(("Accept-Encoding", "identity"))
+                writes.append(_IDENTITY_ENCODING)
             if writes:
-                set_headers(headers, writes)
+                set_ascii_headers(headers, writes)
         except BudgetExceededError:
             raise
         except Exception:
@@ -456,6 +456,8 @@ _OPEN_LOCK = threading.RLock()
 _OPENING = object()
 #: ``Call._parser`` of a stream whose parser is made when its first chunk is parsed.
 _LAZY = object()
+#: The ``Accept-Encoding`` a request with the injected usage option is sent with (raw header entry).
+_IDENTITY_ENCODING = (b"Accept-Encoding", b"accept-encoding", b"identity")
 #: ``inferops.cost.<cost_type>`` per cost type, built once instead of per call.
 _COST_ATTRS = {ctype: f"{Attr.COST_PREFIX}{ctype}" for ctype in CostType.ALL}
 _SAMPLED_FLAG = int(trace.TraceFlags.SAMPLED)

@@ -134,3 +134,25 @@ def test_set_headers_non_ascii_and_plain_mappings_go_through_setitem():
     d = {}
     set_headers(d, [("Content-Length", "3")])
     assert d == {"Content-Length": "3"}
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
+@pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
+@settings(max_examples=200, deadline=None)
+@given(pairs=_header_lists, writes=_writes)
+def test_set_ascii_headers_equals_setitem_in_order(lib, compiled, pairs, writes):
+    from inferops.instrumentation import attribution
+
+    saved = attribution._set_entries
+    attribution._set_entries = saved if compiled else None
+    try:
+        fast, slow = _headers(lib, pairs), _headers(lib, pairs)
+        attribution.set_ascii_headers(fast, [(n.encode(), n.lower().encode(), v.encode()) for n, v in writes])
+        for name, value in writes:
+            slow[name] = value
+        assert fast._list == slow._list
+    finally:
+        attribution._set_entries = saved
+    d = {}
+    attribution.set_ascii_headers(d, [(b"Content-Length", b"content-length", b"3")])
+    assert d == {"Content-Length": "3"}
