@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from inferops.instrumentation.configure import build_runtime
-from inferops.instrumentation.patch import Hooks
+from inferops.instrumentation.patch import Hooks, _parse_result
 from inferops.instrumentation.streams import tee_classes
 from inferops.processors.exposition import OpenMetricsReader
 from inferops.settings import Settings
@@ -90,7 +90,7 @@ def run(variant: str, calls: int) -> None:
         provider_endpoints={BASE + "/openai/v1": "openai", BASE + "/anthropic": "anthropic"},
         metrics_batch_interval_seconds=3600.0))
     sync_tee, async_tee = tee_classes(httpx2)
-    hooks = Hooks(sync_tee, async_tee, httpx2._content.ByteStream)
+    hooks = Hooks(sync_tee, async_tee, httpx2._content.ByteStream, _parse_result(httpx2))  # as patch_all builds it
     oa_url, an_url = BASE + "/openai/v1/chat/completions", BASE + "/anthropic/v1/messages"
     oa_body = _c({"model": "gpt-4o", "messages": MSGS, "max_tokens": CHUNKS})
     oa_stream_body = _c({"model": "gpt-4o", "messages": MSGS, "max_tokens": CHUNKS, "stream": True})

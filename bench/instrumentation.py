@@ -204,7 +204,7 @@ def inprocess(n: int = 3000) -> list[str]:
         import httpx as httpx2
 
     from inferops.instrumentation.configure import build_runtime
-    from inferops.instrumentation.patch import Hooks
+    from inferops.instrumentation.patch import Hooks, _parse_result
     from inferops.instrumentation.streams import tee_classes
 
     tp = TracerProvider()
@@ -217,7 +217,7 @@ def inprocess(n: int = 3000) -> list[str]:
     rt_direct = build_runtime(tracer_provider=tp, meter_provider=mp,
                               settings=Settings(provider_endpoints=endpoints, metrics_batch_interval_seconds=0))
     sync_tee, async_tee = tee_classes(httpx2)
-    hooks = Hooks(sync_tee, async_tee, httpx2._content.ByteStream)
+    hooks = Hooks(sync_tee, async_tee, httpx2._content.ByteStream, _parse_result(httpx2))  # as patch_all builds it
     url = base + "/openai/v1/chat/completions"
     hdrs = {"content-type": "application/json", "authorization": "Bearer sk-x", "user-agent": "OpenAI/Python",
             "x-stainless-lang": "python", "x-stainless-os": "Linux", "x-stainless-retry-count": "0",

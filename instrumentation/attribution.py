@@ -221,6 +221,8 @@ def header_value(headers, lower_name: bytes) -> str:
     """
     entries = _raw_entries(headers)
     if entries is not None:
+        if _tagged_headers is not None and _tagged_headers(entries, lower_name, lower_name) is False:
+            return ""  # compiled: no header of that name (the usual answer for Content-Encoding)
         values = [v for _, k, v in entries if k == lower_name]
         if not values:
             return ""

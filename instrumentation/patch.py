@@ -32,6 +32,9 @@ class Hooks:
     sync_tee: type
     async_tee: type
     byte_stream: type
+    #: The library's parsed-URL class (``URL._uri_reference``), whose fields ``Runtime.begin`` reads directly
+    #: instead of the URL's properties; None: the properties only.
+    parse_result: type | None = None
 
 
 class _State:
@@ -91,6 +94,18 @@ def _async_send(orig: Callable, hooks: Hooks) -> Callable:
     return send
 
 
+def _parse_result(lib) -> type | None:
+    """``lib``'s ``ParseResult`` when its URLs keep one with the fields ``Runtime.begin`` reads, else None."""
+    try:
+        ref = lib.URL("https://h.test:8443/p?q=1")._uri_reference
+        cls = type(ref)
+        if (ref.scheme, ref.host, ref.port, ref.path, ref.query) == ("https", "h.test", 8443, "/p", "q=1"):
+            return cls
+    except Exception:
+        pass
+    return None
+
+
 def patch_all(runtime) -> list[str]:
     """Install the runtime and patch every importable library; returns the names patched."""
     STATE.runtime = runtime
@@ -101,7 +116,7 @@ def patch_all(runtime) -> list[str]:
         except ImportError:
             continue
         sync_tee, async_tee = tee_classes(lib)
-        hooks = Hooks(sync_tee, async_tee, lib._content.ByteStream)
+        hooks = Hooks(sync_tee, async_tee, lib._content.ByteStream, _parse_result(lib))
         for cls, make in ((lib.Client, _sync_send), (lib.AsyncClient, _async_send)):
             current = cls.__dict__.get("send")
             if current is None or hasattr(current, "__inferops_original__"):

@@ -249,7 +249,7 @@ class Runtime:
         """
         try:
             url = request.url
-            where = (url.scheme, url.host, url.port, url.path)  # properties that parse: read each once
+            where, query = _url_parts(url, hooks.parse_result)
             if adapter is None:
                 adapter = self.router.route(*where)
         except Exception as exc:
@@ -258,21 +258,23 @@ class Runtime:
         if adapter is None:
             return None
         try:
-            return self._begin(request, url, where, adapter, hooks)
+            return self._begin(request, url, where, query, adapter, hooks)
         except BudgetExceededError:
             raise
         except Exception as exc:
             self.count_internal("request", exc, getattr(adapter, "provider", ""))
             return None
 
-    def _begin(self, request, url, where: tuple, adapter, hooks) -> "Call | None":
+    def _begin(self, request, url, where: tuple, query: str | None, adapter, hooks) -> "Call | None":
         headers = request.headers
         tagged = pop_inferops_headers(headers, self.strip_baggage)
         body = getattr(request, "_content", None)
         if not isinstance(body, bytes):
             body = b""  # streaming upload: not parsed (never consumed here)
-        query = url.query
-        endpoint = Endpoint(*where, query.decode("ascii", "replace") if isinstance(query, bytes) else str(query))
+        if query is None:
+            query = url.query
+            query = query.decode("ascii", "replace") if isinstance(query, bytes) else str(query)
+        endpoint = Endpoint(*where, query)
         try:
             info = adapter.parse_request(request.method, endpoint, headers, body)
         except Exception as exc:
@@ -456,6 +458,26 @@ _OPEN_LOCK = threading.RLock()
 _OPENING = object()
 #: ``Call._parser`` of a stream whose parser is made when its first chunk is parsed.
 _LAZY = object()
+def _url_parts(url, parse_result: type | None) -> tuple[tuple, str | None]:
+    """``((url.scheme, url.host, url.port, url.path), query)`` of a request URL; the query as text, or None
+    when the caller must read ``url.query``.
+
+    httpx's URL properties each parse or decode again (the host's IDNA, the path's
+    percent-escapes, the query's bytes); their answers are the parsed reference's
+    fields whenever the host has no ``xn--`` label, the path no ``%`` and the query
+    is ASCII, which is what is checked here (tests/test_url_parts.py holds this to
+    the properties). Anything else, and other URL types, take the properties.
+    """
+    ref = getattr(url, "_uri_reference", None) if parse_result is not None else None
+    if type(ref) is parse_result and ref is not None:
+        host = ref.host
+        path = ref.path or "/"
+        query = ref.query or ""
+        if "xn--" not in host and "%" not in path and query.isascii():
+            return (ref.scheme, host, ref.port, path), query
+    return (url.scheme, url.host, url.port, url.path), None
+
+
 #: The ``Accept-Encoding`` a request with the injected usage option is sent with (raw header entry).
 _IDENTITY_ENCODING = (b"Accept-Encoding", b"accept-encoding", b"identity")
 #: ``inferops.cost.<cost_type>`` per cost type, built once instead of per call.
