@@ -458,6 +458,8 @@ _OPEN_LOCK = threading.RLock()
 _OPENING = object()
 #: ``Call._parser`` of a stream whose parser is made when its first chunk is parsed.
 _LAZY = object()
+
+
 def _url_parts(url, parse_result: type | None) -> tuple[tuple, str | None]:
     """``((url.scheme, url.host, url.port, url.path), query)`` of a request URL; the query as text, or None
     when the caller must read ``url.query``.

@@ -344,8 +344,9 @@ class CostRecorder:
         unpriced_status = PricingStatus.UNPRICED
         error = Outcome.ERROR
 
-        def new_sum(key, attrs, value, rank, tid, sid):
-            sums[key] = [attrs, value, value, tid, sid, rank]
+        def new_sum(key, attrs, value, rank, tid, sid) -> list:
+            s = sums[key] = [attrs, value, value, tid, sid, rank]
+            return s
 
         def bump(s, value, rank, tid, sid):
             s[1] += value
@@ -373,9 +374,8 @@ class CostRecorder:
         def series(key, attrs, value, rank, tid, sid):  # a shape's first addition to a series
             s = get_sum(key)
             if s is None:
-                s = sums[key] = [attrs(), value, value, tid, sid, rank]
-            else:
-                bump(s, value, rank, tid, sid)
+                return new_sum(key, attrs(), value, rank, tid, sid)
+            bump(s, value, rank, tid, sid)
             return s
 
         def hist(key, attrs) -> list:
@@ -417,7 +417,7 @@ class CostRecorder:
                                      lambda: {**labels, Label.OUTCOME: outcome, Label.STREAM: stream,
                                               Label.PRICING_STATUS: status, Label.USAGE_SOURCE: source},
                                      1, expensive, tid, sid)
-            else:
+            else:  # bump(s, 1, expensive, tid, sid), inlined here and below: this runs per call and series
                 s[1] += 1
                 if tid and (not s[3] or expensive > s[5]):
                     s[2], s[3], s[4], s[5] = 1, tid, sid, expensive

@@ -91,7 +91,7 @@ def provider_usage(provider: str, model: str, operation: str, input_tokens: int,
     Why: the adapters build one per LLM call, and the dataclass's generated
     ``__init__`` matches each keyword argument against its 19 fields: ~9.6k
     instructions with keywords, ~5k positionally. The order below is the field
-    order (tests/test_usage.py holds it to the keyword form).
+    order (tests/test_usage_record.py holds it to the keyword form).
     """
     return UsageRecord(provider, model, operation, input_tokens, output_tokens, cache_read_tokens,
                        cache_write_5m_tokens, cache_write_1h_tokens, reasoning_tokens, audio_input_tokens,

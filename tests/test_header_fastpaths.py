@@ -8,6 +8,8 @@ arbitrary header lists: duplicates, mixed case, non-ASCII values.
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import httpx2
 import pytest
@@ -43,23 +45,32 @@ def _reference_pop(headers, strip_baggage: bool) -> dict[str, str]:
     return found
 
 
+@contextlib.contextmanager
+def _compiled(name: str, on: bool):
+    """``attribution.<name>`` (a compiled helper) as built, or None (the Python twin) while the block runs.
+
+    Not monkeypatch: hypothesis reruns a test body within one fixture scope."""
+    from inferops.instrumentation import attribution
+
+    saved = getattr(attribution, name)
+    assert saved is not None, f"the compiled {name} is part of the build"
+    setattr(attribution, name, saved if on else None)
+    try:
+        yield
+    finally:
+        setattr(attribution, name, saved)
+
+
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
 @pytest.mark.parametrize("strip_baggage", [True, False])
 @settings(max_examples=300, deadline=None)
 @given(pairs=_header_lists)
 def test_pop_inferops_headers_equals_the_headers_api(lib, strip_baggage, compiled, pairs):
-    from inferops.instrumentation import attribution
-
-    assert attribution._tagged_headers is not None, "the compiled header test is part of the build"
-    saved = attribution._tagged_headers
-    attribution._tagged_headers = saved if compiled else None  # (not monkeypatch: hypothesis reruns the body)
-    try:
+    with _compiled("_tagged_headers", compiled):
         fast, slow = _headers(lib, pairs), _headers(lib, pairs)
         assert pop_inferops_headers(fast, strip_baggage) == _reference_pop(slow, strip_baggage)
         assert fast.raw == slow.raw  # the same headers left, in the same order
-    finally:
-        attribution._tagged_headers = saved
 
 
 _raw_names = st.one_of(st.sampled_from([b"x-inferops-", b"x-inferops-team", b"baggage", b"baggagex", b"x-inferops",
@@ -80,12 +91,14 @@ def test_tagged_headers_answers_the_python_test(entries):
     assert tagged_headers(entries, b"x-inferops-", b"baggage") is want
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "python"])
 @pytest.mark.parametrize("lib", LIBS, ids=lambda m: m.__name__)
 @settings(max_examples=300, deadline=None)
 @given(pairs=_header_lists, name=_names)
-def test_header_value_equals_headers_get(lib, pairs, name):
-    headers = _headers(lib, pairs)
-    assert header_value(headers, name.lower().encode()) == headers.get(name, "")
+def test_header_value_equals_headers_get(lib, compiled, pairs, name):
+    with _compiled("_tagged_headers", compiled):
+        headers = _headers(lib, pairs)
+        assert header_value(headers, name.lower().encode()) == headers.get(name, "")
 
 
 def test_header_value_of_a_plain_mapping():
@@ -112,19 +125,12 @@ _writes = st.lists(st.tuples(st.sampled_from(["Content-Length", "content-length"
 @settings(max_examples=300, deadline=None)
 @given(pairs=_header_lists, writes=_writes)
 def test_set_headers_equals_setitem_in_order(lib, compiled, pairs, writes):
-    from inferops.instrumentation import attribution
-
-    assert attribution._set_entries is not None, "the compiled header writer is part of the build"
-    saved = attribution._set_entries
-    attribution._set_entries = saved if compiled else None  # (not monkeypatch: hypothesis reruns the body)
-    try:
+    with _compiled("_set_entries", compiled):
         fast, slow = _headers(lib, pairs), _headers(lib, pairs)
         set_headers(fast, writes)
         for name, value in writes:
             slow[name] = value
         assert fast._list == slow._list  # raw names, lower-case names and values, in order
-    finally:
-        attribution._set_entries = saved
 
 
 def test_set_headers_non_ascii_and_plain_mappings_go_through_setitem():
@@ -143,16 +149,12 @@ def test_set_headers_non_ascii_and_plain_mappings_go_through_setitem():
 def test_set_ascii_headers_equals_setitem_in_order(lib, compiled, pairs, writes):
     from inferops.instrumentation import attribution
 
-    saved = attribution._set_entries
-    attribution._set_entries = saved if compiled else None
-    try:
+    with _compiled("_set_entries", compiled):
         fast, slow = _headers(lib, pairs), _headers(lib, pairs)
         attribution.set_ascii_headers(fast, [(n.encode(), n.lower().encode(), v.encode()) for n, v in writes])
         for name, value in writes:
             slow[name] = value
         assert fast._list == slow._list
-    finally:
-        attribution._set_entries = saved
     d = {}
     attribution.set_ascii_headers(d, [(b"Content-Length", b"content-length", b"3")])
     assert d == {"Content-Length": "3"}

@@ -22,8 +22,7 @@ from inferops.processors.usage import UsageRecord, provider_usage
 from ._json import loads as json_loads
 from ._common import (LazyText, LazyTextResponse, RequestKeys, SSEStream, as_dict, as_int, as_str, error_response,
                       has_int, loads, request_fields, tier, set_request_params)
-from .base import Endpoint, ParsedResponse, RequestInfo
-from .base import new_request_info
+from .base import Endpoint, ParsedResponse, RequestInfo, new_request_info
 
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _VERTEX_RE = re.compile(r"/publishers/anthropic/models/([^/:]+):(rawPredict|streamRawPredict)$")
